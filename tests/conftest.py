@@ -1,0 +1,37 @@
+"""Fixtures shared by the whole test suite.
+
+The real recordings live in ``../shared/data`` beside the repository (set
+``EDGEMON_SHARED_DATA`` to point elsewhere). Tests that need them are skipped,
+with the reason, where the folder is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def _shared_data_dir() -> Path:
+    configured = os.environ.get("EDGEMON_SHARED_DATA")
+    if configured:
+        return Path(configured)
+    return REPOSITORY.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Folder of the real CWRU, MFPT and IMS recordings; skips the test where it is absent."""
+    path = _shared_data_dir()
+    if not (path / "cwru").is_dir():
+        pytest.skip(f"real recordings not found in {path}; set EDGEMON_SHARED_DATA")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cwru_dir(shared_data: Path) -> Path:
+    """Folder of the shared CWRU recordings."""
+    return shared_data / "cwru"
