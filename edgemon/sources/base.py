@@ -1,0 +1,143 @@
+"""The unit of data that sources deliver, and the interface every source implements.
+
+A source is read by one reader thread. It turns whatever the sensor delivers
+(UDP packets, a chip's FIFO, a recorded file) into :class:`Block` objects of
+samples in g, numbered by their index in the source's sample sequence. A
+source reports lost samples by a jump in that index. The ring buffer counts
+each jump as a gap and flags the windows that span it with ``GAP``.
+"""
+
+from __future__ import annotations
+
+import abc
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgemon.flags import WindowFlag
+
+__all__ = ["Block", "Source"]
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Consecutive samples read from a source at one time.
+
+    Parameters
+    ----------
+    samples : ndarray of shape (n_samples, n_channels), float32 or float64
+        Physical values in g, one column per channel of the source.
+    first_index : int
+        Index of ``samples[0]`` in the source's sample sequence, counted
+        from 0. Sample ``i`` of the block has index ``first_index + i``.
+    received : float
+        ``time.monotonic()`` when the block was read, in seconds.
+    flags : WindowFlag
+        Quality flags that hold for the samples of this block, set by the
+        driver: ``SATURATED`` when a sample reached the sensor's full scale,
+        ``BUS_ERROR`` when a transfer failed around this block.
+    """
+
+    samples: np.ndarray
+    first_index: int
+    received: float
+    flags: WindowFlag = WindowFlag.NONE
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples per channel."""
+        return int(self.samples.shape[0])
+
+    @property
+    def end_index(self) -> int:
+        """Index one past the block's last sample: the next block's ``first_index`` when no sample is lost."""
+        return self.first_index + int(self.samples.shape[0])
+
+
+class Source(abc.ABC):
+    """A stream of samples from one sensor, read in blocks.
+
+    Subclasses set the attributes below in their constructor, which
+    validates every option and raises :class:`~edgemon.errors.ConfigError`
+    naming the option and the fix. The constructor opens nothing: devices,
+    sockets and files are opened by :meth:`open`.
+
+    Attributes
+    ----------
+    name : str
+        Label for logs and health reports, e.g. ``"udp 127.0.0.1:9870"``.
+    sample_rate : float
+        Hz.
+    channels : tuple of str
+        Channel names, one per column of every block's samples.
+    full_scale : float or None
+        The largest magnitude the sensor can report, in g; None when
+        unknown (recordings).
+    live : bool
+        True for a sensor that keeps producing samples whether or not they
+        are read, so a reader that falls behind loses samples. False for a finite source
+        (a recording) that waits for its reader and must not drop blocks.
+    """
+
+    name: str
+    sample_rate: float
+    channels: tuple[str, ...]
+    full_scale: float | None = None
+    live: bool = True
+
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Open the device, socket or file.
+
+        Raises
+        ------
+        SourceError
+            If it cannot be opened, or is not the device the options describe.
+        """
+
+    @abc.abstractmethod
+    def read(self, timeout: float) -> Block | None:
+        """Return the next block, waiting at most ``timeout`` seconds.
+
+        Returns
+        -------
+        Block or None
+            None when no sample arrived within ``timeout``.
+
+        Raises
+        ------
+        EOFError
+            At the end of a finite source.
+        SourceError
+            When the source failed in a way it cannot recover from.
+        """
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the device, socket or file. Closing twice is harmless."""
+
+    def counters(self) -> Mapping[str, int]:
+        """Return the source's event counters for the health report.
+
+        For example ``{"packets": 1200, "lost_packets": 3}``. The keys
+        depend on the kind of source; the base class has none.
+        """
+        return {}
+
+    def __enter__(self) -> Source:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: types.TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        channels = ",".join(self.channels)
+        return f"<{type(self).__name__} {self.name!r} {self.sample_rate:g} Hz [{channels}]>"
