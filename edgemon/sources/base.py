@@ -13,10 +13,12 @@ import abc
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from edgemon.flags import WindowFlag
+from edgemon.sources.options import Option, raise_problems, validate_options
 
 __all__ = ["Block", "Source"]
 
@@ -59,10 +61,11 @@ class Block:
 class Source(abc.ABC):
     """A stream of samples from one sensor, read in blocks.
 
-    Subclasses set the attributes below in their constructor, which
-    validates every option and raises :class:`~edgemon.errors.ConfigError`
-    naming the option and the fix. The constructor opens nothing: devices,
-    sockets and files are opened by :meth:`open`.
+    Subclasses declare their options in ``OPTIONS`` and set the attributes
+    below in their constructor, which validates every option and raises
+    :class:`~edgemon.errors.ConfigError` naming the option and the fix. The
+    constructor opens nothing: devices, sockets and files are opened by
+    :meth:`open`.
 
     Attributes
     ----------
@@ -86,6 +89,39 @@ class Source(abc.ABC):
     channels: tuple[str, ...]
     full_scale: float | None = None
     live: bool = True
+
+    #: The ``kind`` of the source in config files and :func:`edgemon.sources.make_source`.
+    kind: ClassVar[str] = ""
+    #: The options that :func:`edgemon.sources.make_source` accepts for this kind.
+    OPTIONS: ClassVar[tuple[Option, ...]] = ()
+
+    @classmethod
+    def validate(cls, options: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Check ``options`` without opening anything.
+
+        Returns
+        -------
+        values : dict
+            Every declared option, with defaults filled in.
+        problems : list of str
+            One message per invalid, missing or unknown option; empty when
+            the options are valid.
+        """
+        values, problems = validate_options(cls.kind, cls.OPTIONS, options)
+        if not problems:
+            problems = cls._related_problems(values)
+        return values, problems
+
+    @classmethod
+    def _related_problems(cls, values: dict[str, Any]) -> list[str]:
+        """Return problems that involve several options; called once each option is valid."""
+        return []
+
+    @classmethod
+    def _validated(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        values, problems = cls.validate(options)
+        raise_problems(cls.kind, problems)
+        return values
 
     @abc.abstractmethod
     def open(self) -> None:
