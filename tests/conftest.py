@@ -35,3 +35,7 @@ def shared_data() -> Path:
 def cwru_dir(shared_data: Path) -> Path:
     """Folder of the shared CWRU recordings."""
     return shared_data / "cwru"
+
+
+# --- Mosquitto brokers on free loopback ports (tests/brokers.py) -------------
+from brokers import broker, broker_factory, tls_files  # noqa: E402, F401

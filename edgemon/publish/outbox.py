@@ -1,0 +1,250 @@
+"""Store-and-forward queue of MQTT messages in SQLite.
+
+Every state message is written here, in one transaction together with its
+sensor's new ``seq``, before :meth:`MqttPublisher.submit_state` returns.  The
+publisher thread reads the messages in insertion order and deletes each one
+only after the broker has acknowledged it, so a broker outage, a restart or a
+power cut loses nothing that was stored:
+
+* the database runs in WAL mode with ``synchronous=FULL``, so a committed
+  message survives a power cut, and a transaction cut short by a crash is
+  rolled back when the file is opened again;
+* the queue is bounded in messages and in bytes (topic plus payload). When a
+  new message would exceed a bound, the oldest messages are deleted in the same
+  transaction and counted, so a subscriber sees the loss as a gap in ``seq``;
+* SQLite reuses the pages of deleted rows and ``journal_size_limit`` truncates
+  the WAL file after each checkpoint, so the files stay bounded too.
+
+One connection is shared by the producing thread and the publisher thread,
+serialized by a lock: each operation is short and commits before it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgemon.errors import PublishError
+
+__all__ = ["AppendResult", "Outbox", "StoredMessage"]
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sequences (
+    stream TEXT PRIMARY KEY,
+    last_seq INTEGER NOT NULL
+);
+"""
+#: Bytes kept of the WAL file after a checkpoint.
+_WAL_SIZE_LIMIT = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One queued message, as read back for publishing."""
+
+    id: int
+    topic: str
+    payload: bytes
+    qos: int
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """The outcome of :meth:`Outbox.append`."""
+
+    #: Sequence number given to the new message, from 1, consecutive per stream.
+    seq: int
+    #: Number of oldest messages deleted to keep the queue within its bounds.
+    dropped: int
+
+
+class Outbox:
+    """A bounded, persistent FIFO of MQTT messages.
+
+    Parameters
+    ----------
+    path : path-like
+        SQLite database file; its folder is created if missing.
+    max_messages : int
+        Maximum number of queued messages.
+    max_bytes : int
+        Maximum total size of the queued topics and payloads, bytes.
+
+    Raises
+    ------
+    PublishError
+        If the file cannot be created or is not an outbox database.
+    """
+
+    def __init__(self, path: str | Path, *, max_messages: int, max_bytes: int) -> None:
+        if max_messages < 1:
+            raise ValueError(f"max_messages must be >= 1, got {max_messages}")
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be >= 1, got {max_bytes}")
+        self.path = Path(path)
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
+            self._db.executescript(_SCHEMA)
+            count, nbytes = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM messages"
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise PublishError(
+                f"cannot open the MQTT outbox {self.path}: {exc}; check that the state directory "
+                "is writable, or move the damaged file away"
+            ) from exc
+        self._count = int(count)
+        self._bytes = int(nbytes)
+        #: Messages deleted by the overflow policy since this object was created.
+        self.dropped = 0
+        if self._count:
+            logger.info("outbox %s holds %d messages from a previous run", self.path, self._count)
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def nbytes(self) -> int:
+        """Total size of the queued topics and payloads, bytes."""
+        return self._bytes
+
+    def append(
+        self, stream: str, qos: int, render: Callable[[int], tuple[str, bytes]]
+    ) -> AppendResult:
+        """Give the next ``seq`` of ``stream`` to a new message and store it.
+
+        ``render(seq)`` returns the topic and the payload. The new sequence
+        number and the message are committed in one transaction, and the
+        oldest messages are dropped in it if the queue would exceed a bound.
+
+        Raises
+        ------
+        PublishError
+            If the database cannot be written (disk full, read-only file).
+        """
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                row = self._db.execute(
+                    "SELECT last_seq FROM sequences WHERE stream = ?", (stream,)
+                ).fetchone()
+                seq = 1 if row is None else row[0] + 1
+                topic, payload = render(seq)
+                size = len(topic.encode()) + len(payload)
+                new_id = self._db.execute(
+                    "INSERT INTO messages (topic, payload, qos, size) VALUES (?, ?, ?, ?)",
+                    (topic, payload, qos, size),
+                ).lastrowid
+                self._db.execute(
+                    "INSERT INTO sequences (stream, last_seq) VALUES (?, ?) "
+                    "ON CONFLICT(stream) DO UPDATE SET last_seq = excluded.last_seq",
+                    (stream, seq),
+                )
+                dropped, dropped_bytes = self._drop_oldest(
+                    new_id, self._count + 1, self._bytes + size
+                )
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise PublishError(
+                        f"cannot store a message in the MQTT outbox {self.path}: {exc}"
+                    ) from exc
+                raise
+            self._count += 1 - dropped
+            self._bytes += size - dropped_bytes
+            self.dropped += dropped
+        return AppendResult(seq=seq, dropped=dropped)
+
+    def _drop_oldest(self, new_id: int, count: int, nbytes: int) -> tuple[int, int]:
+        # The new message itself is never dropped, even if it alone exceeds max_bytes.
+        dropped = dropped_bytes = 0
+        last_id = None
+        rows = self._db.execute("SELECT id, size FROM messages WHERE id < ? ORDER BY id", (new_id,))
+        for row_id, size in rows:
+            if count - dropped <= self.max_messages and nbytes - dropped_bytes <= self.max_bytes:
+                break
+            dropped += 1
+            dropped_bytes += size
+            last_id = row_id
+        if last_id is not None:
+            self._db.execute("DELETE FROM messages WHERE id <= ?", (last_id,))
+        return dropped, dropped_bytes
+
+    def peek(self, after_id: int, limit: int) -> list[StoredMessage]:
+        """Return up to ``limit`` messages with an id greater than ``after_id``, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, topic, payload, qos FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
+        return [StoredMessage(row[0], row[1], bytes(row[2]), row[3]) for row in rows]
+
+    def delete(self, ids: Iterable[int]) -> int:
+        """Delete the acknowledged messages ``ids`` in one transaction; return how many existed.
+
+        An id that is no longer there (dropped by the overflow policy while it
+        was in flight) is ignored.
+        """
+        ids = list(ids)
+        if not ids:
+            return 0
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                placeholders = ",".join("?" * len(ids))
+                count, nbytes = self._db.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM messages "
+                    f"WHERE id IN ({placeholders})",
+                    ids,
+                ).fetchone()
+                self._db.execute(f"DELETE FROM messages WHERE id IN ({placeholders})", ids)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise PublishError(
+                    f"cannot delete acknowledged messages from {self.path}: {exc}"
+                ) from exc
+            self._count -= count
+            self._bytes -= nbytes
+        return int(count)
+
+    def last_seq(self, stream: str) -> int:
+        """Return the last ``seq`` given in ``stream``, or 0 if none was."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT last_seq FROM sequences WHERE stream = ?", (stream,)
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def close(self) -> None:
+        """Checkpoint the WAL into the database file and close it."""
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                self._db.close()

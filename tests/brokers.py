@@ -1,0 +1,296 @@
+"""Mosquitto brokers for the tests, each on a free loopback port with its own config.
+
+The ``broker_factory`` fixture starts ``mosquitto`` processes in ``tmp_path``
+and stops them after the test. A :class:`Broker` can be stopped and started
+again on the same port with the same persistence file, to stage an outage.
+``tls_files`` makes a test CA, a server certificate for 127.0.0.1 and
+localhost, a server certificate for another host name, and an unrelated CA,
+with the ``openssl`` command. The shared broker on port 1883 is never used.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class TlsFiles:
+    """PEM files of a test PKI."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    #: Server certificate signed by ``ca`` for the name ``wrong.example`` only.
+    wrong_host_cert: Path
+    wrong_host_key: Path
+    #: A CA that signed none of the certificates above.
+    other_ca: Path
+
+
+@dataclass
+class Broker:
+    """One mosquitto process; see :meth:`BrokerFactory.__call__` for the options."""
+
+    directory: Path
+    port: int
+    config: Path
+    tls: bool = False
+    websockets: bool = False
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        scheme = {
+            (False, False): "mqtt",
+            (True, False): "mqtts",
+            (False, True): "ws",
+            (True, True): "wss",
+        }
+        return f"{scheme[(self.tls, self.websockets)]}://{HOST}:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "mosquitto.log"
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start mosquitto and wait until its port accepts connections."""
+        if self.process is not None and self.process.poll() is None:
+            raise RuntimeError("broker already running")
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [MOSQUITTO, "-c", str(self.config)], stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"mosquitto exited with {self.process.returncode}:\n{self.log.read_text()}"
+                )
+            try:
+                with socket.create_connection((HOST, self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout} s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop mosquitto with SIGTERM, so that it writes its persistence file."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+class BrokerFactory:
+    """Create brokers in a test's ``tmp_path``; stop them all at teardown."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.brokers: list[Broker] = []
+
+    def __call__(
+        self,
+        *,
+        persistence: bool = False,
+        tls: TlsFiles | None = None,
+        server_cert: tuple[Path, Path] | None = None,
+        users: dict[str, str] | None = None,
+        acl: str | None = None,
+        websockets: bool = False,
+        start: bool = True,
+    ) -> Broker:
+        """Write a mosquitto config and start a broker.
+
+        Parameters
+        ----------
+        persistence : bool
+            Keep sessions and queued messages in ``mosquitto.db`` across restarts.
+        tls : TlsFiles, optional
+            Serve TLS with ``tls.server_cert`` (or ``server_cert``: (cert, key)).
+        users : dict, optional
+            User name -> password; anonymous clients are then refused.
+        acl : str, optional
+            Text of an ACL file.
+        websockets : bool
+            Speak MQTT over WebSocket instead of plain TCP.
+        """
+        directory = self.root / f"broker{len(self.brokers)}"
+        directory.mkdir()
+        port = free_port()
+        lines = [
+            # mosquitto drops root privileges to its own user unless told to stay,
+            # and that user cannot read the test's files.
+            "user root",
+            "per_listener_settings false",
+            f"allow_anonymous {'false' if users else 'true'}",
+            "max_queued_messages 0",
+            "max_inflight_messages 20",
+            "log_type all",
+            "connection_messages true",
+        ]
+        if persistence:
+            lines += [
+                "persistence true",
+                f"persistence_location {directory}/",
+                "autosave_interval 1",
+            ]
+        if users:
+            passwords = directory / "passwords"
+            passwords.touch(mode=0o600)
+            for user, password in users.items():
+                subprocess.run([MOSQUITTO_PASSWD, "-b", str(passwords), user, password], check=True)
+            lines.append(f"password_file {passwords}")
+        if acl is not None:
+            acl_file = directory / "acl"
+            acl_file.write_text(acl)
+            lines.append(f"acl_file {acl_file}")
+        lines.append(f"listener {port} {HOST}")
+        if websockets:
+            lines.append("protocol websockets")
+        if tls is not None:
+            cert, key = server_cert or (tls.server_cert, tls.server_key)
+            lines += [
+                f"cafile {tls.ca}",
+                f"certfile {cert}",
+                f"keyfile {key}",
+                "require_certificate false",
+            ]
+        config = directory / "mosquitto.conf"
+        config.write_text("\n".join(lines) + "\n")
+        broker = Broker(directory, port, config, tls=tls is not None, websockets=websockets)
+        self.brokers.append(broker)
+        if start:
+            broker.start()
+        return broker
+
+    def stop_all(self) -> None:
+        for broker in self.brokers:
+            broker.stop()
+
+
+@pytest.fixture
+def broker_factory(tmp_path: Path):
+    """Start mosquitto brokers for one test: ``broker_factory(persistence=True, ...)``."""
+    if not Path(MOSQUITTO).exists():
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto mosquitto-clients)")
+    factory = BrokerFactory(tmp_path)
+    yield factory
+    factory.stop_all()
+
+
+@pytest.fixture
+def broker(broker_factory: BrokerFactory) -> Broker:
+    """A plain, anonymous mosquitto without persistence."""
+    return broker_factory()
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def _make_ca(directory: Path, name: str) -> tuple[Path, Path]:
+    key, cert = directory / f"{name}.key", directory / f"{name}.pem"
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={name}",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    )
+    return cert, key
+
+
+def _make_server_cert(
+    directory: Path, name: str, ca: tuple[Path, Path], san: str
+) -> tuple[Path, Path]:
+    key, csr, cert = directory / f"{name}.key", directory / f"{name}.csr", directory / f"{name}.pem"
+    ext = directory / f"{name}.ext"
+    ext.write_text(
+        f"subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+    )
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        f"/CN={name}",
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca[0]),
+        "-CAkey",
+        str(ca[1]),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+    )
+    return cert, key
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A test CA with two server certificates, and an unrelated CA, made with ``openssl``."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+    directory = tmp_path_factory.mktemp("pki")
+    ca = _make_ca(directory, "edgemon-test-ca")
+    server = _make_server_cert(directory, "server", ca, "IP:127.0.0.1,DNS:localhost")
+    wrong = _make_server_cert(directory, "wrong-host", ca, "DNS:wrong.example")
+    other_ca, _ = _make_ca(directory, "other-ca")
+    return TlsFiles(ca[0], server[0], server[1], wrong[0], wrong[1], other_ca)
