@@ -527,20 +527,22 @@ def _read_csv(path: Path, data: bytes, sample_rate: float | None) -> tuple[Signa
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise RecordingError(f"{path.name} line {header_line}: channel {repeated[0]!r} repeated")
+    data_lines = lines[row + 1:]
+    if not any(line.strip() and not line.lstrip().startswith("#") for line in data_lines):
+        raise RecordingError(f"{path.name} contains no samples after its header")
     try:
-        table = np.loadtxt(lines[row + 1:], delimiter=",", ndmin=2, dtype=np.float64)
+        table = np.loadtxt(data_lines, delimiter=",", ndmin=2, dtype=np.float64)
     except ValueError as exc:
-        # numpy counts lines from the first data line.
         raise RecordingError(
-            f"cannot read {path.name} as CSV (lines counted after the header, "
-            f"line {header_line}): {exc}"
+            f"cannot read {path.name} as CSV (in the data after the header on line "
+            f"{header_line}): {exc}"
         ) from exc
-    if table.size and table.shape[1] != len(names):
+    if table.shape[1] != len(names):
         raise RecordingError(
             f"{path.name}: the header names {len(names)} channels but rows have "
             f"{table.shape[1]} values"
         )
-    signals = {name: table[:, i] if table.size else np.empty(0) for i, name in enumerate(names)}
+    signals = {name: table[:, i] for i, name in enumerate(names)}
 
     if stated is not None:
         rate = _check_stated_rate(path, stated, "its '# sample_rate=' line", sample_rate)
