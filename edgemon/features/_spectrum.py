@@ -1,0 +1,204 @@
+"""Single-sided amplitude spectrum of each window, its band levels and centroid.
+
+The spectrum of a window is taken after removing the window's mean and
+multiplying by a periodic Hann taper ``w[i] = 0.5 - 0.5 cos(2 pi i / nfft)``.
+Amplitudes are scaled by ``2 / sum(w)`` (``1 / sum(w)`` at 0 Hz and at the
+Nyquist frequency), so a sine of amplitude ``A`` whose frequency falls on a
+bin shows a peak of exactly ``A``.
+
+When ``nfft`` is shorter than the window, the window is cut into segments of
+``nfft`` samples that overlap by half, and the squared magnitudes of the
+segments are averaged before the square root (Welch's method).
+
+Band levels integrate power: the RMS of the signal in the band ``[low, high)``
+is ``sqrt(sum_k c_k |X_k|**2 / (nfft * sum(w**2)))`` over the bins ``k`` whose
+centre frequency ``f_k`` satisfies ``low <= f_k < high``, with ``c_k = 2``
+(1 at 0 Hz and at the Nyquist frequency).  Summed over all bins, this is the
+variance of a stationary signal, and a sine of amplitude ``A`` inside a band
+gives ``A / sqrt(2)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from edgemon.features._stats import SampleStatistics, safe_ratio
+from edgemon.features._workspace import Workspace
+
+__all__ = ["Band", "SpectrumPlan", "Spectrum", "hann"]
+
+
+@dataclass(frozen=True, order=True)
+class Band:
+    """A frequency band ``[low, high)`` in Hz."""
+
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{format_number(self.low)}-{format_number(self.high)}"
+
+
+def format_number(value: float) -> str:
+    """Format a number for a feature name: shortest round-trip form, no trailing ``.0``."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def hann(n: int) -> np.ndarray:
+    """Periodic Hann taper of length ``n``: ``0.5 - 0.5 cos(2 pi i / n)``."""
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
+
+
+def single_sided_factors(n_bins: int, nfft: int) -> np.ndarray:
+    """Return 2 for each bin, except 1 at 0 Hz and, for even ``nfft``, at the Nyquist bin."""
+    factors = np.full(n_bins, 2.0)
+    factors[0] = 1.0
+    if nfft % 2 == 0:
+        factors[-1] = 1.0
+    return factors
+
+
+class SpectrumPlan:
+    """Everything about the spectrum that depends on the configuration alone.
+
+    Parameters
+    ----------
+    sample_rate : float
+        Hz.
+    window : int
+        Samples per window.
+    nfft : int
+        FFT length; ``window - nfft`` is a multiple of ``nfft // 2``.
+    bands : sequence of Band
+        Bands whose RMS is requested, each containing at least one bin.
+    """
+
+    def __init__(self, sample_rate: float, window: int, nfft: int, bands: tuple[Band, ...]) -> None:
+        self.nfft = nfft
+        self.hop = nfft // 2
+        self.n_segments = 1 + (window - nfft) // self.hop
+        self.n_bins = nfft // 2 + 1
+        self.taper = hann(nfft)
+        self.frequencies = np.arange(self.n_bins) * (sample_rate / nfft)
+
+        factors = single_sided_factors(self.n_bins, nfft)
+        self.amplitude_scale = factors / self.taper.sum()
+        power_scale = factors / (nfft * np.dot(self.taper, self.taper))
+
+        # Band power is computed from squared amplitudes, so the weights undo
+        # the amplitude scaling and apply the power scaling in one matrix.
+        self.bands = bands
+        self.band_index = {band: i for i, band in enumerate(bands)}
+        self.band_weights = np.zeros((self.n_bins, len(bands)))
+        for i, band in enumerate(bands):
+            inside = self.band_mask(band)
+            self.band_weights[inside, i] = power_scale[inside] / self.amplitude_scale[inside] ** 2
+
+    def band_mask(self, band: Band) -> np.ndarray:
+        """Return a boolean mask of the bins inside ``band``, shape (n_bins,)."""
+        return (self.frequencies >= band.low) & (self.frequencies < band.high)
+
+
+class Spectrum:
+    """Amplitude spectrum of a batch of rows, with statistics computed on demand.
+
+    Parameters
+    ----------
+    deviations : ndarray of shape (n_rows, window), float64
+        Samples with each row's mean removed.
+    plan : SpectrumPlan
+    workspace : Workspace
+    extremes_from_partition : bool
+        Passed on to the :class:`SampleStatistics` of the amplitudes.
+    """
+
+    def __init__(
+        self,
+        deviations: np.ndarray,
+        plan: SpectrumPlan,
+        workspace: Workspace,
+        *,
+        extremes_from_partition: bool = False,
+    ) -> None:
+        self._deviations = deviations
+        self._plan = plan
+        self._workspace = workspace
+        self._extremes_from_partition = extremes_from_partition
+
+    @cached_property
+    def amplitude(self) -> np.ndarray:
+        """Single-sided amplitude spectrum, shape (n_rows, n_bins), unit of the samples."""
+        return amplitude_spectrum(self._deviations, self._plan, self._workspace)
+
+    @cached_property
+    def statistics(self) -> SampleStatistics:
+        """Statistics over the amplitudes of each row."""
+        return SampleStatistics(
+            self.amplitude,
+            self._workspace,
+            "amplitude.",
+            extremes_from_partition=self._extremes_from_partition,
+        )
+
+    @cached_property
+    def centroid(self) -> np.ndarray:
+        """Amplitude-weighted mean frequency ``sum(f A) / sum(A)`` in Hz; 0 for a zero spectrum."""
+        weighted = self.amplitude @ self._plan.frequencies
+        total = self.statistics.mean * self._plan.n_bins
+        return safe_ratio(weighted, total)
+
+    @cached_property
+    def _band_rms(self) -> np.ndarray:
+        amplitude = self.amplitude
+        squared = self._workspace.array("spectrum.squared", amplitude.shape)
+        np.multiply(amplitude, amplitude, out=squared)
+        return np.sqrt(squared @ self._plan.band_weights)
+
+    def band_rms(self, band: Band) -> np.ndarray:
+        """RMS of the signal in ``band``, shape (n_rows,), unit of the samples."""
+        return self._band_rms[:, self._plan.band_index[band]]
+
+
+def amplitude_spectrum(deviations: np.ndarray, plan: SpectrumPlan, workspace: Workspace) -> np.ndarray:
+    """Compute the scaled single-sided amplitude spectrum of each row.
+
+    Parameters
+    ----------
+    deviations : ndarray of shape (n_rows, window), float64
+    plan : SpectrumPlan
+    workspace : Workspace
+
+    Returns
+    -------
+    ndarray of shape (n_rows, n_bins)
+        A view of a workspace array, valid until the next batch.
+    """
+    n_rows = deviations.shape[0]
+    amplitude = workspace.array("spectrum.amplitude", (n_rows, plan.n_bins))
+
+    if plan.n_segments == 1:
+        tapered = workspace.array("spectrum.tapered", (n_rows, plan.nfft))
+        np.multiply(deviations, plan.taper, out=tapered)
+        spectrum = workspace.array("spectrum.complex", (n_rows, plan.n_bins), np.complex128)
+        np.fft.rfft(tapered, axis=1, out=spectrum)
+        np.abs(spectrum, out=amplitude)
+    else:
+        segments = sliding_window_view(deviations, plan.nfft, axis=1)[:, :: plan.hop]
+        shape = (n_rows, plan.n_segments)
+        tapered = workspace.array("spectrum.tapered", (*shape, plan.nfft))
+        np.multiply(segments, plan.taper, out=tapered)
+        spectrum = workspace.array("spectrum.complex", (*shape, plan.n_bins), np.complex128)
+        np.fft.rfft(tapered, axis=2, out=spectrum)
+        power = workspace.array("spectrum.power", (*shape, plan.n_bins))
+        np.abs(spectrum, out=power)
+        np.multiply(power, power, out=power)
+        np.mean(power, axis=1, out=amplitude)
+        np.sqrt(amplitude, out=amplitude)
+
+    amplitude *= plan.amplitude_scale
+    return amplitude

@@ -1,0 +1,400 @@
+"""The feature extractor: one validated configuration, applied to batches of windows.
+
+Training and the daemon build the same :class:`FeatureExtractor` from the
+same specification (``to_dict`` is stored in the model file, ``from_dict``
+rebuilds it on the device), so both compute the very same numbers.
+
+A batch of ``n_windows`` windows with ``C`` channels becomes ``n_windows * R``
+rows of samples, ``R = C`` (plus one for the resultant), window-major, so the
+per-row feature matrix reshapes without a copy into ``(n_windows, R *
+n_features)`` in channel-major column order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from edgemon.errors import ConfigError
+from edgemon.features._envelope import DefectFrequency, Envelope, EnvelopePlan, EnvelopeSettings
+from edgemon.features._spectrum import Band, Spectrum, SpectrumPlan
+from edgemon.features._stats import SampleStatistics
+from edgemon.features._validation import (
+    RESULTANT,
+    check_band,
+    check_band_in_spectrum,
+    check_channels,
+    check_envelope,
+    check_envelope_target,
+    check_nfft,
+    check_sample_rate,
+    check_window,
+    check_windows,
+)
+from edgemon.features._workspace import Workspace
+from edgemon.features.catalogue import expand_names, resolve
+
+__all__ = ["FeatureExtractor", "extract"]
+
+#: Version of the stored specification; bump it when a definition changes.
+SPEC_VERSION = 1
+
+#: The only FFT taper so far; stored so that another can be added compatibly.
+FFT_WINDOW = "hann"
+
+
+class FeatureExtractor:
+    """Compute named features for batches of windows, with everything checked up front.
+
+    Parameters
+    ----------
+    names : str or sequence of str
+        Feature names and aliases, see :func:`edgemon.features.expand_names`.
+    sample_rate : float
+        Sample rate of the windows, Hz.
+    window : int
+        Samples per window; even, >= 16.
+    channels : sequence of str, default=("ch0",)
+        Channel names, in the order of the last axis of the windows.
+    resultant : bool, default=False
+        Also compute every feature on the vector magnitude
+        ``sqrt(sum_c x_c**2)`` of the channels, as an extra channel named
+        ``"resultant"`` after the others.
+    nfft : int, optional
+        FFT length of the spectrum; by default the window.  A shorter
+        ``nfft`` averages the power of half-overlapping segments (Welch).
+    bands : sequence of (low, high), default=()
+        Bands (Hz) that the bare name ``band.rms`` expands to.
+    envelope : mapping or EnvelopeSettings, optional
+        ``{"band": (low, high), "targets": [...], "shaft_hz": ..., "tolerance": 0.02}``
+        for the ``env.level`` features.
+    fft_window : {"hann"}, default="hann"
+        Taper of the spectrum.
+
+    Attributes
+    ----------
+    names : tuple of str
+        Canonical feature names after expanding aliases.
+    columns : tuple of str
+        Output column names, ``"<channel>:<feature>"``, channel-major.
+    n_features : int
+        Number of output columns.
+
+    Raises
+    ------
+    ConfigError
+        For any invalid name, window, FFT length, band or envelope setting.
+
+    Notes
+    -----
+    An extractor keeps scratch arrays between calls, so it must not be shared
+    between threads; build one per thread.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> extractor = FeatureExtractor(["time.rms", "freq.centroid"], 12000.0, 2048, ("DE", "FE"))
+    >>> extractor.columns
+    ('DE:time.rms', 'DE:freq.centroid', 'FE:time.rms', 'FE:freq.centroid')
+    >>> extractor.transform(np.zeros((5, 2048, 2))).shape
+    (5, 4)
+    """
+
+    def __init__(
+        self,
+        names: str | Iterable[str],
+        sample_rate: float,
+        window: int,
+        channels: Sequence[str] = ("ch0",),
+        *,
+        resultant: bool = False,
+        nfft: int | None = None,
+        bands: Sequence[Any] = (),
+        envelope: Mapping[str, Any] | EnvelopeSettings | None = None,
+        fft_window: str = FFT_WINDOW,
+    ) -> None:
+        self.sample_rate = check_sample_rate(sample_rate)
+        self.window = check_window(window)
+        self.nfft = check_nfft(nfft, self.window)
+        self.channels = check_channels(channels, resultant)
+        self.resultant = resultant
+        if fft_window != FFT_WINDOW:
+            raise ConfigError(f"fft_window must be {FFT_WINDOW!r}, got {fft_window!r}")
+        self.fft_window = fft_window
+        if isinstance(bands, str) or not isinstance(bands, Sequence):
+            raise ConfigError(f"bands must be a list of (low, high) pairs in Hz, got {bands!r}")
+        self.bands = tuple(check_band(band) for band in bands)
+        self.envelope = check_envelope(envelope, self.sample_rate, self.window)
+        self.names = expand_names(
+            names,
+            bands=self.bands,
+            envelope_targets=self.envelope.targets if self.envelope else (),
+        )
+        self._plan()
+
+    def _plan(self) -> None:
+        """Resolve the names and precompute the spectrum and envelope plans."""
+        resolved = [resolve(name) for name in self.names]
+        self._computes = [item.compute for item in resolved]
+
+        requested_bands = {r.parameter for r in resolved if isinstance(r.parameter, Band)}
+        spectrum_bands = tuple(sorted(requested_bands | set(self.bands)))
+        self._spectrum_plan = SpectrumPlan(self.sample_rate, self.window, self.nfft, spectrum_bands)
+        for band in spectrum_bands:
+            check_band_in_spectrum(f"band.rms[{band}]", band, self._spectrum_plan, self.sample_rate)
+
+        targets = [r for r in resolved if isinstance(r.parameter, DefectFrequency)]
+        for item in targets:
+            check_envelope_target(item.name, item.parameter, self.envelope)
+        if self.envelope is not None:
+            for target in self.envelope.targets:
+                check_envelope_target(f"env.level[{target}]", target, self.envelope)
+            self._envelope_plan = EnvelopePlan(
+                self.sample_rate,
+                self.window,
+                self.envelope,
+                tuple(dict.fromkeys([*(r.parameter for r in targets), *self.envelope.targets])),
+            )
+        else:
+            self._envelope_plan = None
+
+        def partitioned(domain: str) -> bool:
+            return any(
+                r.feature is not None and r.feature.domain == domain and r.feature.order_statistics
+                for r in resolved
+            )
+
+        self._time_partition = partitioned("time")
+        self._freq_partition = partitioned("freq")
+        self._workspace = Workspace()
+
+    # -- description ---------------------------------------------------------
+
+    @property
+    def row_channels(self) -> tuple[str, ...]:
+        """Channels whose features are computed: the channels, then ``"resultant"`` if requested."""
+        return (*self.channels, RESULTANT) if self.resultant else self.channels
+
+    @cached_property
+    def columns(self) -> tuple[str, ...]:
+        """Output column names, ``"<channel>:<feature>"``, channel-major."""
+        return tuple(f"{channel}:{name}" for channel in self.row_channels for name in self.names)
+
+    @property
+    def n_features(self) -> int:
+        """Number of output columns."""
+        return len(self.row_channels) * len(self.names)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the full specification as plain JSON types, for a model file's metadata."""
+        return {
+            "version": SPEC_VERSION,
+            "names": list(self.names),
+            "sample_rate": self.sample_rate,
+            "window": self.window,
+            "channels": list(self.channels),
+            "resultant": self.resultant,
+            "nfft": self.nfft,
+            "fft_window": self.fft_window,
+            "bands": [[band.low, band.high] for band in self.bands],
+            "envelope": self.envelope.to_dict() if self.envelope else None,
+        }
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> FeatureExtractor:
+        """Rebuild an extractor from :meth:`to_dict` output, validating it again.
+
+        Raises
+        ------
+        ConfigError
+            If a key is missing or unknown, the version differs, or a value is invalid.
+        """
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"a feature specification must be a mapping, got {type(spec).__name__}")
+        required = {"version", "names", "sample_rate", "window", "channels"}
+        optional = {"resultant", "nfft", "fft_window", "bands", "envelope"}
+        missing = sorted(required - set(spec))
+        unknown = sorted(set(spec) - required - optional)
+        if missing or unknown:
+            raise ConfigError(
+                f"invalid feature specification: missing keys {missing}, unknown keys {unknown}"
+            )
+        if spec["version"] != SPEC_VERSION:
+            raise ConfigError(
+                f"feature specification version {spec['version']!r} is not supported by this "
+                f"edgemon, which reads version {SPEC_VERSION}; retrain the model or upgrade edgemon"
+            )
+        channels = spec["channels"]
+        return cls(
+            spec["names"],
+            spec["sample_rate"],
+            spec["window"],
+            tuple(channels) if isinstance(channels, list) else channels,
+            resultant=spec.get("resultant", False),
+            nfft=spec.get("nfft"),
+            bands=spec.get("bands", ()),
+            envelope=spec.get("envelope"),
+            fft_window=spec.get("fft_window", FFT_WINDOW),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FeatureExtractor):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"FeatureExtractor(names={list(self.names)!r}, sample_rate={self.sample_rate!r}, "
+            f"window={self.window!r}, channels={self.channels!r}, resultant={self.resultant!r}, "
+            f"nfft={self.nfft!r})"
+        )
+
+    # -- computation ---------------------------------------------------------
+
+    def transform(self, windows: np.ndarray) -> np.ndarray:
+        """Compute the features of each window.
+
+        Parameters
+        ----------
+        windows : array-like of shape (n_windows, window) or (n_windows, window, n_channels)
+            Samples in physical units (g), any integer or float dtype; they
+            are converted to float64 before any arithmetic.
+
+        Returns
+        -------
+        ndarray of shape (n_windows, n_features), float64
+            Columns as in :attr:`columns`.  A channel whose window holds NaN
+            or Inf gets NaN for all its features, without affecting other
+            windows or channels.
+
+        Raises
+        ------
+        ConfigError
+            If the shape or dtype of ``windows`` does not match the configuration.
+        """
+        samples = check_windows(windows, self.window, len(self.channels))
+        n_windows = samples.shape[0]
+        rows = self._rows(samples)
+        batch = _Batch(rows, self)
+
+        features = np.empty((rows.shape[0], len(self._computes)))
+        with np.errstate(all="ignore"):
+            for column, compute in enumerate(self._computes):
+                features[:, column] = compute(batch)
+            nonfinite = ~np.isfinite(batch.time.mean)
+        if nonfinite.any():
+            features[nonfinite] = np.nan
+        return features.reshape(n_windows, -1)
+
+    def _rows(self, samples: np.ndarray) -> np.ndarray:
+        """Return the samples as float64 rows of shape (n_windows * R, window), window-major."""
+        n_windows = samples.shape[0]
+        if samples.ndim == 3 and samples.shape[2] == 1:
+            samples = samples.reshape(n_windows, self.window)
+
+        if samples.ndim == 2:
+            if samples.dtype == np.float64 and samples.flags.c_contiguous:
+                return samples
+            rows = self._workspace.array("input.rows", samples.shape)
+            np.copyto(rows, samples, casting="unsafe")
+            return rows
+
+        n_channels = len(self.channels)
+        shape = (n_windows, len(self.row_channels), self.window)
+        rows = self._workspace.array("input.rows", shape)
+        np.copyto(rows[:, :n_channels], samples.transpose(0, 2, 1), casting="unsafe")
+        if self.resultant:
+            magnitude = rows[:, n_channels]
+            square = self._workspace.array("input.square", (n_windows, self.window))
+            np.multiply(rows[:, 0], rows[:, 0], out=magnitude)
+            for channel in range(1, n_channels):
+                np.multiply(rows[:, channel], rows[:, channel], out=square)
+                magnitude += square
+            np.sqrt(magnitude, out=magnitude)
+        return rows.reshape(-1, self.window)
+
+
+class _Batch:
+    """Shared intermediate results for one batch of rows, each computed on first use."""
+
+    def __init__(self, rows: np.ndarray, extractor: FeatureExtractor) -> None:
+        self._rows = rows
+        self._extractor = extractor
+
+    @cached_property
+    def time(self) -> SampleStatistics:
+        extractor = self._extractor
+        return SampleStatistics(
+            self._rows,
+            extractor._workspace,
+            "samples.",
+            extremes_from_partition=extractor._time_partition,
+        )
+
+    @cached_property
+    def spectrum(self) -> Spectrum:
+        extractor = self._extractor
+        return Spectrum(
+            self.time.deviations,
+            extractor._spectrum_plan,
+            extractor._workspace,
+            extremes_from_partition=extractor._freq_partition,
+        )
+
+    @cached_property
+    def envelope(self) -> Envelope:
+        extractor = self._extractor
+        return Envelope(self.time.deviations, extractor._envelope_plan, extractor._workspace)
+
+
+def extract(
+    windows: np.ndarray, sample_rate: float, names: str | Iterable[str], **options: Any
+) -> np.ndarray:
+    """Compute named features for a batch of windows.
+
+    Parameters
+    ----------
+    windows : array-like of shape (n_windows, n_samples) or (n_windows, n_samples, n_channels)
+        Samples in physical units (g); ``n_samples`` is even and >= 16.
+    sample_rate : float
+        Hz.
+    names : str or sequence of str
+        Feature names and aliases, such as ``["time.kurtosis", "freq.iqr",
+        "band.rms[10-1000]"]`` or ``"all"``.
+    **options
+        Keyword arguments of :class:`FeatureExtractor` (``resultant``,
+        ``nfft``, ``bands``, ``envelope``, ``channels``).
+
+    Returns
+    -------
+    ndarray of shape (n_windows, n_features), float64
+        Features in the order of the expanded ``names``, per channel,
+        channel-major.
+
+    Raises
+    ------
+    ConfigError
+        For invalid names, options or windows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.arange(2048) / 12000.0
+    >>> sine = 2.0 * np.sin(2 * np.pi * 750.0 * t)
+    >>> extract(sine[np.newaxis], 12000.0, ["time.std", "freq.centroid"]).round(3)
+    array([[  1.414, 750.   ]])
+    """
+    samples = np.asarray(windows)
+    if samples.ndim not in (2, 3):
+        raise ConfigError(
+            "windows must have shape (n_windows, n_samples) or "
+            f"(n_windows, n_samples, n_channels), got {samples.shape}"
+        )
+    if samples.ndim == 3:
+        options.setdefault("channels", tuple(f"ch{i}" for i in range(samples.shape[2])))
+    return FeatureExtractor(names, sample_rate, samples.shape[1], **options).transform(samples)
