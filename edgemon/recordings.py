@@ -122,7 +122,8 @@ class Recording:
         object.__setattr__(self, "samples", samples)
         object.__setattr__(self, "sample_rate", float(self.sample_rate))
         object.__setattr__(self, "channels", channels)
-        object.__setattr__(self, "attrs", MappingProxyType(dict(self.attrs)))
+        # A plain dict copy, not a read-only proxy, so that recordings pickle.
+        object.__setattr__(self, "attrs", dict(self.attrs))
 
     @property
     def n_samples(self) -> int:
@@ -344,6 +345,8 @@ def _detect_mat_flavour(path: Path, data: bytes) -> str:
 
 def _first_text_line(data: bytes) -> str | None:
     head = data[:4096]
+    if len(data) > len(head) and b"\n" in head:
+        head = head[: head.rfind(b"\n")]  # do not cut a UTF-8 character in two
     try:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError:

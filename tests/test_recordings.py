@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import pickle
 import re
 import subprocess
 import sys
@@ -126,6 +127,14 @@ def test_channels_selected_by_name() -> None:
     assert selected.channels == ("FE", "DE")
     np.testing.assert_array_equal(selected.samples[:, 0], everything.channel("FE"))
     np.testing.assert_array_equal(selected.samples[:, 1], everything.channel("DE"))
+
+
+def test_recording_pickles() -> None:
+    recording = read_recording(FAULT_EXCERPT, channels="DE")
+    copy = pickle.loads(pickle.dumps(recording))
+    assert copy.attrs == recording.attrs
+    assert copy.sha256 == recording.sha256
+    np.testing.assert_array_equal(copy.samples, recording.samples)
 
 
 def test_channel_as_single_string() -> None:

@@ -31,7 +31,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, TypeVar
 
 from edgemon.errors import RecordingError
@@ -80,7 +79,7 @@ class LabelledRecording:
     attrs: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "attrs", MappingProxyType(dict(self.attrs)))
+        object.__setattr__(self, "attrs", dict(self.attrs))
 
     @property
     def sha256(self) -> str | None:
