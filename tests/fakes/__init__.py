@@ -1,0 +1,1 @@
+"""Stand-ins for hardware and time: register-level chip models and a manual clock."""
