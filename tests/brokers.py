@@ -10,15 +10,26 @@ with the ``openssl`` command. The shared broker on port 1883 is never used.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edgemon.publish.client import MqttPublisher
+from edgemon.publish.settings import MqttSettings
+from edgemon.states import StateEvent
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
@@ -178,6 +189,9 @@ class BrokerFactory:
         lines.append(f"listener {port} {HOST}")
         if websockets:
             lines.append("protocol websockets")
+            # Mosquitto 2.0.11 exits with "Unable to start any listening
+            # sockets" when all its listeners are WebSocket ones.
+            lines.append(f"listener {free_port()} {HOST}")
         if tls is not None:
             cert, key = server_cert or (tls.server_cert, tls.server_key)
             lines += [
@@ -199,6 +213,84 @@ class BrokerFactory:
             broker.stop()
 
 
+class Subscriber:
+    """A paho subscriber that records every message it receives, in order.
+
+    With ``persistent=True`` the broker keeps its session and queued QoS 1
+    messages while it is away (clean_session False in MQTT 3.1.1, a session
+    expiry interval in MQTT 5), and paho reconnects it after a broker restart.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        topic: str,
+        *,
+        client_id: str = "test-subscriber",
+        persistent: bool = False,
+        protocol: int = mqtt.MQTTv5,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        self.messages: list[mqtt.MQTTMessage] = []
+        self._cond = threading.Condition()
+        self._subscribed = threading.Event()
+        self.topic = topic
+        if protocol == mqtt.MQTTv5:
+            self.client = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol
+            )
+        else:
+            self.client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=client_id,
+                protocol=protocol,
+                clean_session=not persistent,
+            )
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        self.client.reconnect_delay_set(0.2, 1.0)
+        self.client.on_message = self._on_message
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *args: self._subscribed.set()
+        properties = None
+        clean_start: bool | int = mqtt.MQTT_CLEAN_START_FIRST_ONLY
+        if protocol == mqtt.MQTTv5:
+            properties = Properties(PacketTypes.CONNECT)
+            if persistent:
+                properties.SessionExpiryInterval = 3600
+                clean_start = False
+        self.client.connect(
+            HOST, broker.port, keepalive=10, clean_start=clean_start, properties=properties
+        )
+        self.client.loop_start()
+        if not self._subscribed.wait(10):
+            raise RuntimeError(f"subscription to {topic} not acknowledged")
+
+    def _on_connect(self, client, _userdata, _flags, reason, _props) -> None:
+        if not reason.is_failure:
+            client.subscribe(self.topic, qos=1)
+
+    def _on_message(self, _client, _userdata, message) -> None:
+        with self._cond:
+            self.messages.append(message)
+            self._cond.notify_all()
+
+    def wait_for(self, predicate, timeout: float) -> bool:
+        """Wait until ``predicate(messages)`` is true; return whether it became true in time."""
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self.messages), timeout)
+
+    def payloads(self, suffix: str) -> list[dict]:
+        """Decode the JSON payloads of the messages whose topic ends with ``suffix``."""
+        with self._cond:
+            return [json.loads(m.payload) for m in self.messages if m.topic.endswith(suffix)]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
 @pytest.fixture
 def broker_factory(tmp_path: Path):
     """Start mosquitto brokers for one test: ``broker_factory(persistence=True, ...)``."""
@@ -213,6 +305,50 @@ def broker_factory(tmp_path: Path):
 def broker(broker_factory: BrokerFactory) -> Broker:
     """A plain, anonymous mosquitto without persistence."""
     return broker_factory()
+
+
+def state_event(index: int, *, sensor: str = "de", device: str = "rig1") -> StateEvent:
+    """The state event of window ``index`` of a 12 kHz stream with a hop of 1024 samples."""
+    return StateEvent(
+        device=device,
+        sensor=sensor,
+        ts=datetime.now(UTC),
+        cluster=index % 3,
+        state=("normal", "inner_race", "outer_race")[index % 3],
+        score=0.1 * index,
+        model_id="test-model",
+        window_start=index * 1024,
+        window_samples=2048,
+        sample_rate=12000.0,
+        flags=("gap",) if index % 7 == 0 else (),
+    )
+
+
+@pytest.fixture
+def publisher_factory(tmp_path: Path):
+    """Create started publishers: ``publisher_factory(url, **settings_overrides)``; stopped at teardown."""
+    publishers: list[MqttPublisher] = []
+
+    def create(url: str, *, device: str = "rig1", sensors=("de",), health=None, **overrides):
+        overrides.setdefault("reconnect_min_delay", 0.1)
+        overrides.setdefault("reconnect_max_delay", 0.5)
+        overrides.setdefault("connect_timeout", 5.0)
+        settings = MqttSettings.from_url(url, **overrides)
+        publisher = MqttPublisher(
+            settings,
+            device,
+            state_dir=tmp_path / f"state-{device}",
+            sensors={name: ("normal", "inner_race", "outer_race") for name in sensors},
+            model_ids={name: "test-model" for name in sensors},
+            health=health,
+        )
+        publisher.start()
+        publishers.append(publisher)
+        return publisher
+
+    yield create
+    for publisher in publishers:
+        publisher.stop(timeout=5.0)
 
 
 def _openssl(*args: str) -> None:

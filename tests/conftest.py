@@ -38,4 +38,4 @@ def cwru_dir(shared_data: Path) -> Path:
 
 
 # --- Mosquitto brokers on free loopback ports (tests/brokers.py) -------------
-from brokers import broker, broker_factory, tls_files  # noqa: E402, F401
+from brokers import broker, broker_factory, publisher_factory, tls_files  # noqa: E402, F401

@@ -142,6 +142,7 @@ class MqttPublisher:
         self._drained = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stop_deadline = 0.0
+        self._closed = False
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
@@ -287,7 +288,10 @@ class MqttPublisher:
 
         Messages still in the outbox stay there for the next start. Waits at
         most ``timeout`` s; a thread still running then is logged as an error.
+        Calling it again after it completed does nothing.
         """
+        if self._closed:
+            return
         self._stop_deadline = time.monotonic() + timeout
         self._stop.set()
         self._wake()
@@ -301,6 +305,7 @@ class MqttPublisher:
         self._outbox.close()
         self._wake_reader.close()
         self._wake_writer.close()
+        self._closed = True
         logger.info(
             "publisher stopped: %d state messages left in the outbox %s",
             len(self._outbox),

@@ -110,7 +110,7 @@ class Outbox:
             count, nbytes = self._db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM messages"
             ).fetchone()
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise PublishError(
                 f"cannot open the MQTT outbox {self.path}: {exc}; check that the state directory "
                 "is writable, or move the damaged file away"
