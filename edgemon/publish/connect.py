@@ -205,7 +205,8 @@ def open_connection(
         ) from exc
     except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
         raise BrokerUnavailableError(
-            f"{url} closed the connection during the TLS handshake: {exc}"
+            f"{url} closed the connection during the TLS handshake ({exc}); if this "
+            "repeats, check that the port speaks TLS"
         ) from exc
     except ssl.SSLError as exc:
         raise PublishError(
