@@ -160,7 +160,7 @@ def load_model(path: str | Path, backend: str = "auto") -> Model:
     Parameters
     ----------
     path : str or Path
-        Model file written by ``edgemon train`` (``edgemon.training.export_model``).
+        Model file written by ``edgemon train`` (``edgemon.training.export.export_model``).
     backend : {"auto", "onnxruntime", "numpy"}, default="auto"
         Scorer to use.  ``"auto"`` picks onnxruntime where it is installed
         and the numpy scorer elsewhere.

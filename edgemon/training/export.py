@@ -90,7 +90,7 @@ def export_model(trained: TrainedModel, path: str | Path) -> ModelMetadata:
     Parameters
     ----------
     trained : TrainedModel
-        Result of :func:`edgemon.training.train_model`.
+        Result of :func:`edgemon.training.fit.train_model`.
     path : str or Path
         Output ``.onnx`` file; replaced atomically if it exists.
 

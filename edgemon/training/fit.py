@@ -82,7 +82,7 @@ class ClusterFit:
 
 @dataclass(frozen=True, eq=False)
 class TrainedModel:
-    """Everything :func:`edgemon.training.export_model` needs to write a model file."""
+    """Everything :func:`edgemon.training.export.export_model` needs to write a model file."""
 
     pipeline: Any
     algorithm: str
