@@ -1,0 +1,320 @@
+"""The ``edgemon`` command: thin sub-commands over the library.
+
+Each sub-command imports what it needs when it runs, so ``edgemon run`` and
+``edgemon replay`` never load the training stack (scikit-learn, skl2onnx,
+matplotlib).  Exit status: 0 on success, 1 when a run failed, 2 for invalid
+input (options, configuration, model or recording), 130 after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from edgemon import __version__
+from edgemon.errors import EdgemonError
+
+__all__ = ["main"]
+
+logger = logging.getLogger("edgemon")
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``edgemon`` command line and return its exit status."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.log_level)
+    try:
+        return args.handler(args)
+    except EdgemonError as exc:
+        logger.error("%s", exc)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+# --- parser ---------------------------------------------------------------------------
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgemon",
+        description="Streaming condition monitoring for vibration sensors on edge devices.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgemon {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("EDGEMON_LOG_LEVEL", "info"),
+        choices=("debug", "info", "warning", "error"),
+        help="log messages of this level and above to stderr (default: info)",
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    for add in (_add_demo, _add_train, _add_run, _add_replay, _add_watch, _add_inspect, _add_evaluate):
+        add(commands)
+    return parser
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "demo",
+        help="train on the bundled CWRU excerpt and replay held-out data through the full pipeline",
+        description="Train a model on part of the bundled CWRU excerpt, then replay the held-out "
+        "part through the daemon's pipeline, publishing to the broker when one is reachable.",
+    )
+    p.add_argument("--mqtt", default=DEFAULT_BROKER, metavar="URL", help=f"broker to publish to (default: {DEFAULT_BROKER})")
+    p.add_argument("--speed", type=float, default=4.0, help="replay speed: 1 real time, 0 unpaced (default: 4)")
+    p.add_argument("--out", type=Path, default=Path("edgemon-demo"), metavar="DIR", help="folder for the model and the outbox (default: ./edgemon-demo)")
+    p.set_defaults(handler=_run_demo)
+
+
+def _add_train(commands: argparse._SubParsersAction) -> None:
+    from edgemon.training.presets import DEFAULT
+
+    p = commands.add_parser(
+        "train",
+        help="train a model on labelled recordings and export it as ONNX",
+        description="Compute features on labelled recordings, fit a clustering model, name each "
+        "cluster by the majority label of its windows, and export it as one .onnx file.",
+    )
+    p.add_argument("--dataset", required=True, choices=("cwru", "mfpt", "ims", "files"), help="how to read labels: a known data set's file naming, or a manifest ('files')")
+    p.add_argument("--data", required=True, type=Path, metavar="PATH", help="folder of the data set, or the manifest file (CSV or TOML) for --dataset files")
+    p.add_argument("--channel", action="append", dest="channels", metavar="NAME", help="channel to train on; repeat for several (default: DE for cwru, gs for mfpt)")
+    p.add_argument("--out", required=True, type=Path, metavar="FILE", help="model file to write, e.g. model.onnx")
+    p.add_argument("--algorithm", choices=("kmeans", "gmm"), default=DEFAULT.algorithm, help=f"clustering algorithm (default: {DEFAULT.algorithm})")
+    p.add_argument("--clusters", default=None, metavar="K", help=f"number of clusters, or 'auto' (BIC for gmm, silhouette for kmeans) (default: {DEFAULT.n_clusters or 'auto'})")
+    p.add_argument("--covariance", choices=("full", "tied", "diag", "spherical"), default="full", help="GMM covariance type (default: full)")
+    p.add_argument("--window", type=int, default=DEFAULT.window, help=f"samples per window (default: {DEFAULT.window})")
+    p.add_argument("--hop", type=int, default=DEFAULT.hop, help=f"samples between window starts (default: {DEFAULT.hop})")
+    p.add_argument("--features", default=None, metavar="NAMES", help="comma-separated feature names or groups, e.g. 'time.all,freq.all' (default: the tuned default set, see docs/features.md)")
+    p.add_argument("--sample-rate", type=float, default=None, metavar="HZ", help="resample every recording to this rate (default: 12000 for cwru, else the recordings' own rate)")
+    p.add_argument("--loads", default=None, metavar="LIST", help="cwru only: motor loads in hp to train on, e.g. 0,1,2 (default: all)")
+    p.add_argument("--pca", default=None, metavar="N", help="PCA before clustering: a number of components, or a variance share in (0, 1)")
+    p.add_argument("--novelty-quantile", type=float, default=None, metavar="Q", help="quantile of the training novelty scores that anchors the 'unknown' threshold")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_run_train)
+
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("run", help="run the monitoring daemon from a configuration file", description="Run the daemon until SIGINT or SIGTERM.")
+    p.add_argument("--config", required=True, type=Path, metavar="FILE", help="TOML configuration, e.g. /etc/edgemon/edgemon.toml (see deploy/edgemon.toml)")
+    p.add_argument("--check", action="store_true", help="validate the configuration and the models, print a summary and exit")
+    p.set_defaults(handler=_run_run)
+
+
+def _add_mqtt_options(p: argparse.ArgumentParser, default: str | None) -> None:
+    hint = f"(default: {default})" if default else "(default: print states instead of publishing)"
+    p.add_argument("--mqtt", default=default, metavar="URL", help=f"broker URL: mqtt://, mqtts://, ws:// or wss:// {hint}")
+    p.add_argument("--topic-prefix", default="edgemon", help="first topic levels (default: edgemon)")
+    p.add_argument("--username", default=None, help="MQTT user name")
+    p.add_argument("--password-env", default=None, metavar="VAR", help="environment variable that holds the MQTT password")
+    p.add_argument("--password-file", default=None, metavar="FILE", help="file that holds the MQTT password")
+    p.add_argument("--ca", default=None, metavar="FILE", help="CA certificate (PEM) for mqtts:// and wss://")
+    p.add_argument("--protocol", choices=("3.1.1", "5"), default="5", help="MQTT protocol version (default: 5)")
+
+
+def _add_replay(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "replay",
+        help="replay recordings through the daemon's pipeline and exit at the end",
+        description="Replay recorded files through the same pipeline as 'edgemon run'.",
+    )
+    p.add_argument("--model", required=True, type=Path, metavar="FILE", help="model file from 'edgemon train'")
+    p.add_argument("--input", required=True, action="append", dest="inputs", type=Path, metavar="FILE", help="recording to replay; repeat to replay several in order")
+    p.add_argument("--channel", action="append", dest="channels", metavar="NAME", help="channel to read (default: the model's channels)")
+    p.add_argument("--device", default="replay", help="device name in topics (default: replay)")
+    p.add_argument("--sensor", default=None, help="sensor name in topics (default: the first channel, lowercase)")
+    p.add_argument("--speed", type=float, default=0.0, help="1 real time, 10 ten times faster, 0 as fast as possible (default: 0)")
+    p.add_argument("--hop", type=int, default=None, help="samples between window starts (default: the model's hop)")
+    p.add_argument("--state-dir", type=Path, default=None, metavar="DIR", help="where the outbox lives (default: $XDG_STATE_HOME/edgemon)")
+    p.add_argument("--backend", choices=("auto", "onnxruntime", "numpy"), default="auto", help="model backend (default: auto)")
+    p.add_argument("--json", action="store_true", help="without --mqtt: print JSON payloads instead of lines")
+    _add_mqtt_options(p, default=None)
+    p.set_defaults(handler=_run_replay)
+
+
+def _add_watch(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("watch", help="print the states that devices publish", description="Subscribe to state messages and print one line per message.")
+    p.add_argument("--device", default="+", help="device to watch, or + for all (default: +)")
+    p.add_argument("--sensor", default="+", help="sensor to watch, or + for all (default: +)")
+    p.add_argument("--json", action="store_true", help="print the raw JSON payloads, one per line")
+    _add_mqtt_options(p, default=DEFAULT_BROKER)
+    p.set_defaults(handler=_run_watch)
+
+
+def _add_inspect(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("inspect", help="print a model file's metadata", description="Print what a model file contains and how it was trained.")
+    p.add_argument("model", type=Path, metavar="MODEL", help="model file (.onnx)")
+    p.add_argument("--json", action="store_true", help="print the raw metadata as JSON")
+    p.set_defaults(handler=_run_inspect)
+
+
+def _add_evaluate(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("evaluate", help="compare clustering settings on labelled recordings", description="Run the clustering study's grid and write a report.")
+    p.set_defaults(handler=_run_evaluate)
+
+
+# --- handlers -------------------------------------------------------------------------
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from edgemon.training.command import train_from_args
+
+    return train_from_args(args)
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    from edgemon.config import load_config
+    from edgemon.service import check_service, run_service
+
+    config = load_config(args.config)
+    logging.getLogger().setLevel(config.log_level.upper())
+    if args.check:
+        for line in check_service(config):
+            print(line)
+        print(f"{args.config}: OK")
+        return EXIT_OK
+    with _stop_on_signals() as stop:
+        return run_service(config, stop)
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    from edgemon.model import load_model
+    from edgemon.replay import replay_files
+    from edgemon.summary import print_replay_summary
+
+    model = load_model(args.model, backend=args.backend)
+    channels = tuple(args.channels) if args.channels else model.metadata.channels
+    sensor = args.sensor or channels[0].lower()
+    sink = _replay_sink(args, model, sensor)
+    sink.start()
+    with _stop_on_signals() as stop:
+        try:
+            results = replay_files(
+                args.inputs, model, sink, stop, device=args.device, sensor=sensor,
+                channels=channels, speed=args.speed, hop=args.hop,
+            )
+        finally:
+            _finish_sink(sink)
+    print_replay_summary(results, model, sys.stderr if args.mqtt is None else sys.stdout)
+    if stop.is_set():
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _replay_sink(args: argparse.Namespace, model, sensor: str):
+    if args.mqtt is None:
+        from edgemon.publish.console import ConsoleSink
+
+        return ConsoleSink(json_lines=args.json)
+    from edgemon.publish.client import MqttPublisher
+
+    states = tuple(sorted(set(model.metadata.states) | {"unknown", "invalid"}))
+    state_dir = args.state_dir or _default_state_dir()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return MqttPublisher(
+        _mqtt_settings(args), args.device, state_dir=state_dir,
+        sensors={sensor: states}, model_ids={sensor: model.metadata.model_id},
+    )
+
+
+def _finish_sink(sink, timeout: float = 30.0) -> None:
+    if not sink.flush(timeout):
+        logger.warning(
+            "not every state was acknowledged within %.0f s; the rest stay in the outbox "
+            "and are sent by the next run with the same --state-dir", timeout,
+        )
+    sink.stop(timeout)
+
+
+def _run_watch(args: argparse.Namespace) -> int:
+    from edgemon.publish.watch import run_watch
+
+    settings = _mqtt_settings(args)
+    with _stop_on_signals() as stop:
+        return run_watch(settings, device=args.device, sensor=args.sensor, json_lines=args.json, stop=stop)
+
+
+def _run_inspect(args: argparse.Namespace) -> int:
+    if args.json:
+        from edgemon.model import load_model
+
+        print(load_model(args.model, backend="numpy").metadata.to_json())
+        return EXIT_OK
+    from edgemon.training.inspect import inspect_text
+
+    print(inspect_text(args.model))
+    return EXIT_OK
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from edgemon.demo import run_demo
+
+    with _stop_on_signals() as stop:
+        return run_demo(args.mqtt, out=args.out, speed=args.speed, stop=stop)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from edgemon.training.evaluate import evaluate_from_args
+
+    return evaluate_from_args(args)
+
+
+# --- shared helpers ---------------------------------------------------------------------
+
+
+def _mqtt_settings(args: argparse.Namespace):
+    from edgemon.publish.settings import MqttSettings
+
+    overrides = {"topic_prefix": args.topic_prefix, "protocol": args.protocol}
+    for key in ("username", "password_env", "password_file", "ca"):
+        value = getattr(args, key)
+        if value is not None:
+            overrides[key] = value
+    return MqttSettings.from_url(args.mqtt, **overrides)
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "edgemon"
+
+
+def _configure_logging(level: str) -> None:
+    # Under systemd the journal adds its own timestamps.
+    fmt = "%(levelname)s %(name)s: %(message)s" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level.upper(), format=fmt, datefmt="%H:%M:%S", stream=sys.stderr)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """Yield an event that SIGINT and SIGTERM set; a second SIGINT interrupts at once."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        logger.info("%s received; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous: dict[int, Callable | int | None] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, request_stop)
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

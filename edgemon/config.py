@@ -1,0 +1,250 @@
+"""Daemon configuration: a TOML file read into frozen dataclasses.
+
+Every problem in a file is collected before anything is raised, so that a user
+fixing a configuration sees all of its mistakes at once, each with the table
+and key it concerns.  Each subsystem validates its own table (the source
+options in :mod:`edgemon.sources`, the broker settings in
+:mod:`edgemon.publish.settings`); this module checks the layout and the
+daemon-wide settings and assembles the result.
+
+Example
+-------
+See ``deploy/edgemon.toml`` for a documented example of every key.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgemon.errors import ConfigError
+
+__all__ = ["DaemonConfig", "SensorConfig", "load_config", "parse_config"]
+
+#: Device and sensor names become MQTT topic levels, so they are restricted to safe characters.
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+BACKENDS = ("auto", "onnxruntime", "numpy")
+
+_TOP_KEYS = {"device", "sensors", "mqtt", "logging"}
+_DEVICE_KEYS = {"id", "state_dir"}
+_SENSOR_KEYS = {"name", "model", "source", "window", "hop", "debounce", "queue_blocks", "backend"}
+_LOGGING_KEYS = {"level"}
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    """One monitored sensor: where its samples come from and which model judges them."""
+
+    name: str
+    model: Path
+    source_kind: str
+    source_options: Mapping[str, Any]
+    #: Samples per window; None takes the model's window (a different value is rejected at start).
+    window: int | None = None
+    #: Samples between window starts; None takes the model's hop.
+    hop: int | None = None
+    debounce: int = 1
+    #: Bound of the queue between the reader and the processing thread, in blocks.
+    queue_blocks: int = 64
+    backend: str = "auto"
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """Everything ``edgemon run`` needs, validated."""
+
+    device: str
+    state_dir: Path
+    sensors: tuple[SensorConfig, ...]
+    #: Broker settings (an ``edgemon.publish.settings.MqttSettings``); None logs states to the console only.
+    mqtt: Any = None
+    log_level: str = "info"
+    path: Path | None = field(default=None, compare=False)
+
+
+def load_config(path: str | Path) -> DaemonConfig:
+    """Read and validate a daemon configuration file.
+
+    Parameters
+    ----------
+    path : str or Path
+        TOML file, for example ``/etc/edgemon/edgemon.toml``.
+
+    Returns
+    -------
+    DaemonConfig
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or not valid TOML, or if any setting is invalid.
+        The message lists every problem found, one per line.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    return parse_config(table, base_dir=path.parent, path=path)
+
+
+def parse_config(
+    table: Mapping[str, Any], *, base_dir: Path = Path("."), path: Path | None = None
+) -> DaemonConfig:
+    """Validate a parsed configuration table; see :func:`load_config`.
+
+    Relative paths (models, the state directory) are resolved against ``base_dir``.
+    """
+    errors: list[str] = []
+    _check_keys(table, _TOP_KEYS, "the top level", errors)
+
+    device_table = _table(table, "device", errors, required=True)
+    _check_keys(device_table, _DEVICE_KEYS, "[device]", errors)
+    device = _name(device_table.get("id"), "[device] id", errors)
+    state_dir = _path(device_table.get("state_dir", "/var/lib/edgemon"), "[device] state_dir", base_dir, errors)
+
+    sensors = _parse_sensors(table.get("sensors"), base_dir, errors)
+
+    mqtt = None
+    if "mqtt" in table:
+        from edgemon.publish.settings import parse_mqtt_table
+
+        mqtt = parse_mqtt_table(_table(table, "mqtt", errors), errors, where="mqtt")
+
+    logging_table = _table(table, "logging", errors)
+    _check_keys(logging_table, _LOGGING_KEYS, "[logging]", errors)
+    log_level = logging_table.get("level", "info")
+    if log_level not in LOG_LEVELS:
+        errors.append(f"[logging] level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+
+    if errors:
+        where = f"{path}: " if path else ""
+        raise ConfigError(f"{where}{len(errors)} invalid setting(s):\n  - " + "\n  - ".join(errors))
+    return DaemonConfig(
+        device=device,
+        state_dir=state_dir,
+        sensors=sensors,
+        mqtt=mqtt,
+        log_level=log_level,
+        path=path,
+    )
+
+
+def _parse_sensors(value: Any, base_dir: Path, errors: list[str]) -> tuple[SensorConfig, ...]:
+    from edgemon.sources import check_source_options
+
+    if value is None:
+        errors.append("missing [[sensors]]: configure at least one sensor with a source and a model")
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        errors.append("sensors must be an array of tables, written as [[sensors]]")
+        return ()
+    sensors = []
+    seen: set[str] = set()
+    for number, item in enumerate(value, start=1):
+        where = f"[[sensors]] #{number}"
+        _check_keys(item, _SENSOR_KEYS, where, errors)
+        name = _name(item.get("name"), f"{where} name", errors)
+        if name in seen:
+            errors.append(f"{where} name {name!r} is used by another sensor; sensor names must be unique")
+        seen.add(name)
+        model = _path(item.get("model"), f"{where} model", base_dir, errors)
+        if model is not None and not model.is_file():
+            errors.append(f"{where} model file not found: {model}; train one with 'edgemon train'")
+
+        source = item.get("source")
+        kind, options = "", {}
+        if not isinstance(source, dict):
+            errors.append(f"missing {where} source table: add [sensors.source] with a 'kind' key")
+        else:
+            kind = source.get("kind", "")
+            options = {key: val for key, val in source.items() if key != "kind"}
+            if not kind:
+                errors.append(f"missing {where} source kind, for example kind = \"udp\"")
+            else:
+                errors.extend(f"{where} source: {problem}" for problem in check_source_options(kind, options))
+
+        window = item.get("window")
+        if window is not None:
+            window = _integer(window, f"{where} window", errors, minimum=16)
+        hop = item.get("hop")
+        if hop is not None:
+            hop = _integer(hop, f"{where} hop", errors, minimum=1)
+        debounce = _integer(item.get("debounce", 1), f"{where} debounce", errors, minimum=1)
+        queue_blocks = _integer(item.get("queue_blocks", 64), f"{where} queue_blocks", errors, minimum=1)
+        backend = item.get("backend", "auto")
+        if backend not in BACKENDS:
+            errors.append(f"{where} backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        sensors.append(
+            SensorConfig(
+                name=name,
+                model=model,
+                source_kind=kind,
+                source_options=options,
+                window=window,
+                hop=hop,
+                debounce=debounce,
+                queue_blocks=queue_blocks,
+                backend=backend,
+            )
+        )
+    return tuple(sensors)
+
+
+def _table(table: Mapping[str, Any], key: str, errors: list[str], *, required: bool = False) -> Mapping[str, Any]:
+    value = table.get(key)
+    if value is None:
+        if required:
+            errors.append(f"missing [{key}] table")
+        return {}
+    if not isinstance(value, dict):
+        errors.append(f"[{key}] must be a table, got {type(value).__name__}")
+        return {}
+    return value
+
+
+def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str, errors: list[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            errors.append(f"unknown key {key!r} in {where}; valid keys: {', '.join(sorted(allowed))}")
+
+
+def _name(value: Any, where: str, errors: list[str]) -> str:
+    if value is None:
+        errors.append(f"missing {where}")
+        return ""
+    if not isinstance(value, str) or not NAME_PATTERN.match(value):
+        errors.append(
+            f"{where} must be 1-64 lowercase letters, digits, '-' or '_' (it becomes an MQTT topic level), got {value!r}"
+        )
+        return ""
+    return value
+
+
+def _path(value: Any, where: str, base_dir: Path, errors: list[str]) -> Path | None:
+    if value is None:
+        errors.append(f"missing {where}")
+        return None
+    if not isinstance(value, str) or not value:
+        errors.append(f"{where} must be a path string, got {value!r}")
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base_dir / path).resolve()
+
+
+def _integer(value: Any, where: str, errors: list[str], *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        errors.append(f"{where} must be an integer >= {minimum}, got {value!r}")
+        return minimum
+    return value

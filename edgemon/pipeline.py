@@ -1,0 +1,158 @@
+"""The processing stage of one sensor: ring buffer, features, model and state logic.
+
+A :class:`SensorPipeline` takes the blocks a source delivers and returns the
+state events of every window those blocks complete.  It is owned by exactly
+one thread (the daemon's processing thread, or the caller of a replay), so it
+holds no locks.  Training computes features through the same
+:class:`~edgemon.features.FeatureExtractor`, so a window gets the same numbers
+on the workstation and on the device.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from edgemon.features import FeatureExtractor, window_flags
+from edgemon.flags import UNCLASSIFIABLE
+from edgemon.model import Model
+from edgemon.ringbuffer import RingBuffer
+from edgemon.sources.base import Block, Source
+from edgemon.states import StateEvent, StateLogic
+
+__all__ = ["PipelineStats", "SensorPipeline"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PipelineStats:
+    """Counters of one sensor's processing stage, reported in the health message."""
+
+    blocks: int = 0
+    samples: int = 0
+    windows: int = 0
+    #: Windows with any flag set.
+    windows_flagged: int = 0
+    #: Windows per flag name, for example ``{"gap": 3}``.
+    flags: dict[str, int] = field(default_factory=dict)
+    #: Windows per reported state.
+    states: dict[str, int] = field(default_factory=dict)
+
+
+class SensorPipeline:
+    """Turn one source's blocks into state events.
+
+    Parameters
+    ----------
+    device, sensor : str
+        Names used in the events (and so in MQTT topics).
+    source : Source
+        The source whose blocks this pipeline will receive; its sample rate,
+        channels and full scale are checked against the model.
+    model : Model
+        Loaded model; its metadata defines the features and the window.
+    hop : int, optional
+        Samples between window starts. Defaults to the model's hop.
+    debounce : int, default=1
+        See :class:`~edgemon.states.StateLogic`.
+
+    Raises
+    ------
+    ModelError
+        If the model was trained for another sample rate, channel set or window.
+    """
+
+    def __init__(
+        self,
+        device: str,
+        sensor: str,
+        source: Source,
+        model: Model,
+        *,
+        hop: int | None = None,
+        debounce: int = 1,
+    ) -> None:
+        meta = model.metadata
+        model.check_compatible(sample_rate=source.sample_rate, channels=source.channels, window=meta.window, source=source.name)
+        self.device = device
+        self.sensor = sensor
+        self.model = model
+        self.extractor = FeatureExtractor.from_dict(meta.features)
+        self.window = self.extractor.window
+        self.hop = meta.hop if hop is None else hop
+        self.sample_rate = float(source.sample_rate)
+        self.full_scale = source.full_scale
+        self._live = source.live
+        self._states = StateLogic(meta.states, meta.novelty.threshold, debounce=debounce)
+        capacity = max(4 * self.window, self.window + 8 * self.hop)
+        self.buffer = RingBuffer(capacity, len(source.channels), self.window, self.hop)
+        self.stats = PipelineStats()
+        # Wall-clock time of sample index 0; replays count recording time from their start.
+        self._epoch: datetime | None = None
+
+    def process(self, block: Block) -> list[StateEvent]:
+        """Push one block and return the events of the windows it completed, in order."""
+        self.stats.blocks += 1
+        self.stats.samples += len(block.samples)
+        self._update_epoch(block)
+        self.buffer.push(block)
+        batch = self.buffer.pop_windows()
+        if len(batch.starts) == 0:
+            return []
+        return self._classify(batch.samples, batch.starts, batch.flags)
+
+    def _update_epoch(self, block: Block) -> None:
+        if self._epoch is not None and not self._live:
+            return
+        # The block's last sample was read at `block.received` (monotonic); map it to UTC.
+        age = time.monotonic() - block.received
+        last_index = block.first_index + len(block.samples) - 1
+        seconds = last_index / self.sample_rate + age
+        self._epoch = datetime.now(UTC) - timedelta(seconds=seconds)
+
+    def _classify(self, samples: np.ndarray, starts: np.ndarray, flags: np.ndarray) -> list[StateEvent]:
+        flags = flags | window_flags(samples, full_scale=self.full_scale)
+        clusters = np.full(len(starts), -1, dtype=np.int64)
+        scores = np.full(len(starts), np.nan)
+        features = self.extractor.transform(samples)
+        usable = ((flags & UNCLASSIFIABLE) == 0) & np.isfinite(features).all(axis=1)
+        if usable.any():
+            clusters[usable], scores[usable] = self.model.score(features[usable])
+        results = self._states.classify(clusters, scores, flags)
+
+        events = []
+        meta = self.model.metadata
+        for start, (cluster, state, score, names) in zip(starts.tolist(), results, strict=True):
+            end_seconds = (start + self.window - 1) / self.sample_rate
+            events.append(
+                StateEvent(
+                    device=self.device,
+                    sensor=self.sensor,
+                    ts=self._epoch + timedelta(seconds=end_seconds),
+                    cluster=cluster,
+                    state=state,
+                    score=score,
+                    model_id=meta.model_id,
+                    window_start=start,
+                    window_samples=self.window,
+                    sample_rate=self.sample_rate,
+                    flags=names,
+                )
+            )
+            self._count(state, names)
+        return events
+
+    def _count(self, state: str, names: tuple[str, ...]) -> None:
+        stats = self.stats
+        stats.windows += 1
+        stats.states[state] = stats.states.get(state, 0) + 1
+        if names:
+            stats.windows_flagged += 1
+            for name in names:
+                stats.flags[name] = stats.flags.get(name, 0) + 1
+

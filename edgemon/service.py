@@ -1,0 +1,149 @@
+"""``edgemon run``: assemble the daemon from a configuration file and run it.
+
+Loads every model, checks it against its sensor's source before anything is
+opened where the source's format is known in advance, opens the sources,
+starts the publisher, and runs the :class:`~edgemon.daemon.Daemon` until a
+stop request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from edgemon.config import DaemonConfig, SensorConfig
+from edgemon.daemon import Daemon, SensorRunner, StateSink, health_counters
+from edgemon.errors import EdgemonError, ModelError
+from edgemon.model import Model, load_model
+from edgemon.pipeline import SensorPipeline
+from edgemon.sources import make_source
+from edgemon.sources.base import Source
+
+__all__ = ["PreparedSensor", "check_service", "run_service"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds the daemon waits at shutdown for the broker to acknowledge queued states.
+FLUSH_TIMEOUT = 10.0
+#: Seconds between health reports when no broker is configured.
+CONSOLE_HEALTH_INTERVAL = 60.0
+
+
+@dataclass
+class PreparedSensor:
+    """A sensor whose model is loaded and whose source is built but not opened."""
+
+    config: SensorConfig
+    model: Model
+    source: Source
+
+
+def prepare_sensors(config: DaemonConfig) -> list[PreparedSensor]:
+    """Load every sensor's model and build its source, checking them against each other.
+
+    Raises
+    ------
+    EdgemonError
+        Listing the problems of every sensor at once.
+    """
+    prepared, problems = [], []
+    for sensor in config.sensors:
+        try:
+            model = load_model(sensor.model, backend=sensor.backend)
+            source = make_source(sensor.source_kind, sensor.source_options, name=f"{sensor.name} ({sensor.source_kind})")
+            if sensor.window is not None and sensor.window != model.metadata.window:
+                raise ModelError(
+                    f"sensor {sensor.name}: window = {sensor.window} but model {model.metadata.model_id} "
+                    f"was trained on windows of {model.metadata.window} samples; "
+                    f"remove the window setting or set it to {model.metadata.window}"
+                )
+            prepared.append(PreparedSensor(sensor, model, source))
+        except EdgemonError as exc:
+            problems.append(f"sensor {sensor.name}: {exc}")
+    if problems:
+        raise ModelError("cannot start:\n  - " + "\n  - ".join(problems))
+    return prepared
+
+
+def check_service(config: DaemonConfig) -> list[str]:
+    """Validate a configuration as far as possible without opening devices; return summary lines."""
+    lines = []
+    for item in prepare_sensors(config):
+        meta = item.model.metadata
+        lines.append(
+            f"sensor {item.config.name}: {item.config.source_kind} source, model {meta.model_id} "
+            f"({meta.algorithm}, {meta.n_clusters} clusters, {meta.sample_rate:g} Hz, "
+            f"window {meta.window}, states {', '.join(sorted(set(meta.states)))}) via {item.model.backend}"
+        )
+    target = str(config.mqtt.url) if config.mqtt is not None else "the console (no [mqtt] table)"
+    lines.append(f"device {config.device}: states go to {target}; state directory {config.state_dir}")
+    return lines
+
+
+def run_service(config: DaemonConfig, stop: threading.Event) -> int:
+    """Run the daemon described by ``config`` until ``stop`` is set.
+
+    Returns
+    -------
+    int
+        Process exit status: 0 after a clean stop, 1 after a failure.
+    """
+    prepared = prepare_sensors(config)
+    runners: list[SensorRunner] = []
+    sink = _make_sink(config, prepared, lambda: health_counters(runners))
+    opened: list[PreparedSensor] = []
+    try:
+        for item in prepared:
+            item.source.open()
+            opened.append(item)
+            pipeline = SensorPipeline(
+                config.device,
+                item.config.name,
+                item.source,
+                item.model,
+                hop=item.config.hop,
+                debounce=item.config.debounce,
+            )
+            runners.append(SensorRunner(item.source, pipeline, sink, stop, queue_blocks=item.config.queue_blocks))
+    except EdgemonError:
+        for item in opened:
+            item.source.close()
+        raise
+
+    health_interval = config.mqtt.health_interval if config.mqtt is not None else CONSOLE_HEALTH_INTERVAL
+    daemon = Daemon(config.device, runners, stop, health_interval=health_interval)
+    sink.start()
+    try:
+        status = daemon.run()
+    finally:
+        if not sink.flush(FLUSH_TIMEOUT):
+            logger.warning(
+                "device %s: some states were not acknowledged within %.0f s; they stay in the outbox and go out after the next start",
+                config.device,
+                FLUSH_TIMEOUT,
+            )
+        sink.stop(FLUSH_TIMEOUT)
+    return status
+
+
+def _make_sink(
+    config: DaemonConfig, prepared: list[PreparedSensor], health: Callable[[], Mapping[str, int]]
+) -> StateSink:
+    if config.mqtt is None:
+        from edgemon.publish.console import ConsoleSink
+
+        logger.info("device %s: no [mqtt] table; states go to standard output", config.device)
+        return ConsoleSink()
+    from edgemon.publish.client import MqttPublisher
+
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    return MqttPublisher(
+        config.mqtt,
+        config.device,
+        state_dir=config.state_dir,
+        sensors={item.config.name: tuple(sorted(set(item.model.metadata.states) | {"unknown", "invalid"})) for item in prepared},
+        model_ids={item.config.name: item.model.metadata.model_id for item in prepared},
+        health=health,
+    )
