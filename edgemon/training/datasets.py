@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from edgemon.errors import RecordingError
 from edgemon.recordings import Recording, read_recording, resample
 
-__all__ = ["DATASET_KINDS", "LabelledRecording", "load_dataset"]
+__all__ = ["DATASET_KINDS", "LabelledRecording", "label_from_name", "load_dataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +182,22 @@ def load_dataset(
 
 
 # Data set naming -------------------------------------------------------------------------------
+
+def label_from_name(path: str | Path) -> str | None:
+    """Return the condition label that a CWRU or MFPT file name states, or None.
+
+    For example ``inner_race`` for ``12k_Drive_End_IR014_1_170.mat``; used to
+    score replays of files whose condition is known.
+    """
+    name = Path(path).name
+    if fault := _CWRU_FAULT.fullmatch(name):
+        return _CWRU_LABELS[fault["fault"]]
+    if _CWRU_NORMAL.fullmatch(name) or _MFPT_BASELINE.fullmatch(name):
+        return "normal"
+    if fault := _MFPT_FAULT.fullmatch(name):
+        return "inner_race" if fault["fault"] == "Inner" else "outer_race"
+    return None
+
 
 def _data_files(path: Path, accept: Any) -> list[Path]:
     if path.is_file():
