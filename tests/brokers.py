@@ -160,7 +160,7 @@ class BrokerFactory:
         directory.mkdir()
         port = free_port()
         lines = [
-            # mosquitto drops root privileges to its own user unless told to stay,
+            # mosquitto drops root privileges to its own user unless configured to stay,
             # and that user cannot read the test's files.
             "user root",
             "per_listener_settings false",
@@ -326,7 +326,10 @@ def state_event(index: int, *, sensor: str = "de", device: str = "rig1") -> Stat
 
 @pytest.fixture
 def publisher_factory(tmp_path: Path):
-    """Create started publishers: ``publisher_factory(url, **settings_overrides)``; stopped at teardown."""
+    """Create started publishers with ``publisher_factory(url, **settings_overrides)``.
+
+    They are stopped at teardown.
+    """
     publishers: list[MqttPublisher] = []
 
     def create(url: str, *, device: str = "rig1", sensors=("de",), health=None, **overrides):

@@ -76,7 +76,9 @@ CHILD = textwrap.dedent(
     from edgemon.states import StateEvent
 
     url, state_dir, count, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    settings = MqttSettings.from_url(url, reconnect_min_delay=0.1, reconnect_max_delay=0.5, keepalive=5)
+    settings = MqttSettings.from_url(
+        url, reconnect_min_delay=0.1, reconnect_max_delay=0.5, keepalive=5
+    )
     publisher = MqttPublisher(settings, "rig1", state_dir=state_dir, sensors={"de": ("normal",)})
     publisher.start()
     if mode == "connected":

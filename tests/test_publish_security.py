@@ -99,14 +99,14 @@ def test_auth_accepted(broker_factory, publisher_factory, protocol):
     "credentials",
     [
         pytest.param({}, id="anonymous"),
-        pytest.param({"username": "edgemon", "password": "wrong"}, id="wrong"),
+        pytest.param({"username": "edgemon", "password": "not-the-password-x9"}, id="wrong"),
     ],
 )
 def test_auth_rejected(broker_factory, publisher_factory, caplog, protocol, credentials):
     broker = broker_factory(users=USERS)
     publisher = publisher_factory(broker.url, protocol=protocol, **credentials)
     assert_single_fatal_error(publisher, broker, CONNACK_SENT, caplog, "rejected the connection")
-    assert "wrong" not in caplog.text.replace("wrong password", "")  # the password is never logged
+    assert "not-the-password-x9" not in caplog.text
 
 
 def test_acl_denied_logged_mqtt5(broker_factory, publisher_factory, caplog):
@@ -118,7 +118,7 @@ def test_acl_denied_logged_mqtt5(broker_factory, publisher_factory, caplog):
     for i in range(3):
         publisher.submit_state(state_event(i))
     assert publisher.flush(10)
-    # Mosquitto 2.0 closes the connection after each denied PUBLISH, so the
+    # Mosquitto 2.0.11 closes the connection after each denied PUBLISH, so the
     # publisher reconnects in between; the messages are deleted, not retried.
     assert publisher.stats.rejected == 3
     assert publisher.stats.queue_depth == 0

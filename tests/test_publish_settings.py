@@ -148,7 +148,7 @@ def test_settings_from_url_overrides(tmp_path):
 
 
 def test_settings_from_url_invalid():
-    with pytest.raises(ConfigError, match="mqtt.url"):
+    with pytest.raises(ConfigError, match=r"mqtt\.url"):
         MqttSettings.from_url("http://127.0.0.1")
 
 

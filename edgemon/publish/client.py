@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between two warnings about messages dropped from a full outbox.
 _DROP_WARNING_INTERVAL = 60.0
-#: Longest wait of the I/O loop when nothing happens, s; it bounds keepalive jitter.
+#: Maximum wait of the I/O loop when nothing happens, s, which bounds keepalive jitter.
 _IDLE_WAIT = 1.0
 
 
@@ -592,7 +592,7 @@ class MqttPublisher:
         for reason in reasons:
             if reason.is_failure:
                 logger.error(
-                    "the broker refused the subscription to %s: %s (reason code %#04x); "
+                    "the broker rejected the subscription to %s: %s (reason code %#04x); "
                     "discovery is not sent again when Home Assistant restarts",
                     birth_topic(self.settings.discovery_prefix),
                     reason,

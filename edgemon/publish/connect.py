@@ -48,8 +48,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: CONNACK reason codes (MQTT 5 numbering; paho maps MQTT 3.1.1 return codes
-#: 1 to 5 onto 0x84 to 0x87) after which a retry with the same settings fails again.
+#: CONNACK reason codes after which a retry with the same settings fails again.
+#: They use MQTT 5 numbers, and paho maps the MQTT 3.1.1 return codes 1 to 5 onto 0x84 to 0x87.
 FATAL_CONNACK_CODES = frozenset(
     {
         0x81,  # malformed packet
@@ -76,7 +76,7 @@ class BrokerUnavailableError(ConnectionError):
 
 @dataclass
 class ConnectResult:
-    """What the broker's CONNACK carried."""
+    """Contents of the broker's CONNACK."""
 
     session_present: bool = False
     reason: ReasonCode | None = None

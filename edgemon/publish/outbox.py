@@ -11,7 +11,7 @@ power cut loses nothing that was stored:
   rolled back when the file is opened again;
 * the queue is bounded in messages and in bytes (topic plus payload). When a
   new message would exceed a bound, the oldest messages are deleted in the same
-  transaction and counted, so a subscriber sees the loss as a gap in ``seq``;
+  transaction and counted, so a subscriber can detect the loss as a gap in ``seq``;
 * SQLite reuses the pages of deleted rows and ``journal_size_limit`` truncates
   the WAL file after each checkpoint, so the files stay bounded too.
 
@@ -120,7 +120,9 @@ class Outbox:
         #: Messages deleted by the overflow policy since this object was created.
         self.dropped = 0
         if self._count:
-            logger.info("outbox %s holds %d messages from a previous run", self.path, self._count)
+            logger.info(
+                "outbox %s contains %d messages from a previous run", self.path, self._count
+            )
 
     def __len__(self) -> int:
         return self._count

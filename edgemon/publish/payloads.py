@@ -124,7 +124,7 @@ def render_health(device: str, ts: datetime, fields: Mapping[str, Any]) -> bytes
     Raises
     ------
     ValueError
-        If ``fields`` holds a key that is not a health field.
+        If ``fields`` contains a key that is not a health field.
     """
     unknown = set(fields) - set(HEALTH_FIELDS) - set(PIPELINE_HEALTH_FIELDS)
     if unknown:

@@ -156,7 +156,7 @@ class _Watcher:
         for reason in reasons:
             if reason.is_failure:
                 logger.error(
-                    "the broker refused the subscription: %s (reason code %#04x); check its ACL",
+                    "the broker rejected the subscription: %s (reason code %#04x); check its ACL",
                     reason,
                     reason.value,
                 )
