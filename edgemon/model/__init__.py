@@ -2,7 +2,7 @@
 
 ``load_model(path)`` returns a :class:`Model` whose ``score(features)``
 returns the cluster and the novelty score of each window.  The onnxruntime
-scorer runs the exported ONNX graph; the numpy scorer computes the same
+scorer runs the exported ONNX graph.  The numpy scorer computes the same
 numbers from the parameters stored in the metadata, for devices without
 onnxruntime.  Nothing here imports onnx, scikit-learn or skl2onnx.
 """

@@ -1,11 +1,11 @@
 """The description of a model that travels inside its ``.onnx`` file.
 
 Export stores one JSON document under the ``metadata_props`` key
-``"edgemon"`` of the ONNX model.  It tells the daemon everything it checks
-before it starts (features and their order, window, sample rate, channels),
-how to name clusters and when to report ``unknown``, where the model came
-from (training files with their sha256, library versions), and the numeric
-parameters the pure-numpy scorer needs.  ``docs/model.md`` describes every
+``"edgemon"`` of the ONNX model.  It contains everything the daemon checks
+before it starts: features and their order, window, sample rate and
+channels.  It also names the clusters, sets when to report ``unknown``,
+records where the model came from (training files with their sha256, library
+versions), and stores the numeric parameters of the pure-numpy scorer.  ``docs/model.md`` describes every
 field.
 
 The document carries ``format_version``; a reader rejects versions it does
@@ -54,7 +54,7 @@ NOVELTY_KINDS = {"kmeans": "distance", "gmm": "neg_log_likelihood"}
 
 @dataclass(frozen=True)
 class Novelty:
-    """How the novelty score is defined and where ``unknown`` begins.
+    """Definition of the novelty score and the threshold where ``unknown`` begins.
 
     ``threshold = q + margin * (q - median)``, where ``q`` is the
     ``quantile`` of the training scores and ``median`` their median.

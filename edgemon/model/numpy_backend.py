@@ -6,10 +6,10 @@ Pi OS).  It computes what the exported ONNX graph computes: the
 distance to each K-means centroid or the Gaussian-mixture log-likelihood.
 
 Distances are computed from differences (``x - c``) rather than the expanded
-``|x|^2 - 2 x.c + |c|^2`` form of the ONNX graph, so they are never negative,
-and the log-sum-exp subtracts the row maximum, so a point far from every
-component gets a large finite score instead of ``-inf`` as long as the squared
-distances fit in float64.
+``|x|^2 - 2 x.c + |c|^2`` form of the ONNX graph, so they are never negative.
+The log-sum-exp subtracts the row maximum.  A point far from every component
+therefore gets a large finite log-likelihood instead of ``-inf``, as long as
+its squared distances fit in float64.
 """
 
 from __future__ import annotations

@@ -2,11 +2,12 @@
 
 An ONNX file is one serialised ``onnx.ModelProto`` protocol buffer.  The
 numpy scorer runs where onnxruntime has no wheels (32-bit ARM), and the
-daemon must not import the onnx package, so this module decodes the few
-``ModelProto`` fields edgemon needs with a small protobuf wire-format reader:
-the IR version, producer, opset imports, ``metadata_props``, the names and
-element types of the graph's inputs and outputs, and the raw bytes of the
-graph (to recompute the model id).
+daemon must not import the onnx package.  This module therefore decodes the
+few ``ModelProto`` fields edgemon needs with a small protobuf wire-format
+reader.  Those are the IR version, producer, opset imports,
+``metadata_props``, the names and element types of the graph's inputs and
+outputs, and the raw bytes of the graph, from which the model id is
+recomputed.
 
 Field numbers follow ``onnx/onnx.proto3`` (ModelProto, GraphProto,
 ValueInfoProto, TypeProto, TensorShapeProto, OperatorSetIdProto,
@@ -61,7 +62,7 @@ ELEMENT_TYPES = {
 class TensorInfo:
     """Name, element type and shape of one graph input or output.
 
-    ``shape`` holds an int for a fixed dimension, a str for a named
+    ``shape`` contains an int for a fixed dimension, a str for a named
     (symbolic) dimension and None for an unnamed free dimension.
     """
 

@@ -1,8 +1,8 @@
 """Score feature vectors with onnxruntime, running the exported ONNX graph.
 
-The session runs on one thread, sequentially: on the target device the
-daemon shares a small CPU with the reader and publisher threads, and one
-window batch of a few dozen features is far too small to gain from
+The session runs on one thread, sequentially.  On the target device the
+daemon shares a small CPU with the reader and publisher threads, and a batch
+of a few windows with a few dozen features each is too small to gain from
 parallelism.
 """
 
@@ -81,16 +81,7 @@ class OnnxRuntimeScorer:
     def score(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the cluster and raw novelty score of each row of ``features``.
 
-        Parameters
-        ----------
-        features : ndarray of shape (n_windows, n_features), float64
-
-        Returns
-        -------
-        clusters : ndarray of shape (n_windows,), int64
-        novelty : ndarray of shape (n_windows,), float64
-            Distance to the nearest centroid (K-means) or negative
-            log-likelihood (GMM).
+        Same contract as :meth:`edgemon.model.numpy_backend.NumpyScorer.score`.
         """
         labels, values = self._session.run(
             self._outputs, {INPUT_NAME: np.ascontiguousarray(features, dtype=np.float64)}

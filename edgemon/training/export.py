@@ -7,8 +7,9 @@ The whole scikit-learn pipeline (``StandardScaler``, optional ``PCA``,
   float64 from the feature stage on, and a float64 graph agrees with
   scikit-learn to about 1e-13 where float32 gives NaN distances for points on
   a centroid (skl2onnx 1.20 computes ``sqrt(|x|^2 - 2 x.c + |c|^2)``).
-* ``target_opset`` is pinned to :data:`TARGET_OPSET` (17, IR version 8),
-  which onnxruntime 1.13 and later load.
+* ``target_opset`` is pinned to :data:`TARGET_OPSET` (17, IR version 8).
+  onnxruntime 1.16, the oldest release edgemon accepts, implements opset 19
+  and so loads it.
 * K-means outputs ``label`` (int64) and ``scores`` (distance to each
   centroid).  Export inserts ``Max(squared, 0)`` before the graph's ``Sqrt``
   so that rounding can never make a distance NaN.
@@ -55,7 +56,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: ONNX opset of the exported graph (IR version 8); onnxruntime >= 1.13 loads it.
+#: ONNX opset of the exported graph (IR version 8); see the module docstring.
 TARGET_OPSET = 17
 
 #: Relative tolerance of the export parity check, see :func:`check_parity`.
@@ -354,9 +355,10 @@ def _gmm_log_det(params: ScorerParameters) -> np.ndarray:
 def _compare(scorer, features, preference, labels, scale, novelty_error) -> ParityReport:
     """Compare one scorer with the reference.
 
-    ``preference[i, k]`` is larger for the better cluster (negative squared
-    distance, or log responsibility); a differing label is a boundary case
-    when its preference is within ``scale[i]`` of the reference label's.
+    ``preference[i, k]`` is larger for the better cluster: the negative
+    squared distance, or the log responsibility.  A differing label is a
+    boundary case when its preference is within ``scale[i]`` of the
+    reference label's.
     """
     clusters, novelty = scorer.score(features)
     rows = np.arange(len(labels))

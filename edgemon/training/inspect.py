@@ -1,10 +1,10 @@
 """Describe a model file in plain text, for ``edgemon inspect model.onnx``.
 
-The text shows the model id, the ONNX header (IR version, opsets, inputs and
-outputs), the signal the model expects, its feature columns, the novelty
-threshold, each cluster's state with its training counts and purity, how the
-number of clusters was chosen, the training files and the library versions.
-It reads the file with edgemon's own protobuf reader, so it also works
+The text starts with the model id and the ONNX header (IR version, opsets,
+inputs and outputs).  It goes on with the signal the model expects, its
+feature columns, the novelty threshold, and each cluster's state with its
+training counts and purity.  It ends with how the number of clusters was
+chosen, the training files and the library versions.  It reads the file with edgemon's own protobuf reader, so it also works
 without the onnx package.
 """
 

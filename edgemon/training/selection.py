@@ -4,12 +4,12 @@
   fitted for each candidate k; the smallest BIC wins.
 * K-means: the mean silhouette coefficient of each candidate k, computed on
   a random subsample of at most ``sample_size`` points for speed; the largest
-  wins.  When even the best silhouette is below :data:`MIN_SILHOUETTE` (0.25,
-  Kaufman and Rousseeuw's bound below which a clustering shows no substantial
-  structure), the silhouette cannot tell the candidates apart, and the elbow
-  of the inertia curve is chosen instead: the k whose point lies farthest
-  from the straight line joining the first and last points of the curve,
-  with both axes scaled to [0, 1].
+  wins.  A mean silhouette below :data:`MIN_SILHOUETTE` (0.25) is commonly
+  read as "no substantial structure".  When even the best candidate scores
+  below it, the silhouette cannot tell the candidates apart, so the elbow of
+  the inertia curve decides instead.  The elbow is the k whose point lies
+  farthest from the straight line through the first and last points of the
+  curve, with both axes scaled to [0, 1].
 """
 
 from __future__ import annotations
