@@ -360,25 +360,14 @@ def _openssl(*args: str) -> None:
 
 def _make_ca(directory: Path, name: str) -> tuple[Path, Path]:
     key, cert = directory / f"{name}.key", directory / f"{name}.pem"
-    _openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        str(key),
-        "-out",
-        str(cert),
-        "-days",
-        "2",
-        "-subj",
-        f"/CN={name}",
+    new_key = ["-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-subj", f"/CN={name}"]
+    ca_extensions = [
         "-addext",
         "basicConstraints=critical,CA:TRUE",
         "-addext",
         "keyUsage=critical,keyCertSign,cRLSign",
-    )
+    ]
+    _openssl("req", "-x509", *new_key, *ca_extensions, "-days", "2", "-out", str(cert))
     return cert, key
 
 
@@ -386,38 +375,25 @@ def _make_server_cert(
     directory: Path, name: str, ca: tuple[Path, Path], san: str
 ) -> tuple[Path, Path]:
     key, csr, cert = directory / f"{name}.key", directory / f"{name}.csr", directory / f"{name}.pem"
-    ext = directory / f"{name}.ext"
-    ext.write_text(
+    extensions = directory / f"{name}.ext"
+    extensions.write_text(
         f"subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
     )
-    _openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        str(key),
-        "-out",
-        str(csr),
-        "-subj",
-        f"/CN={name}",
-    )
+    new_key = ["-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-subj", f"/CN={name}"]
+    _openssl("req", *new_key, "-out", str(csr))
+    signer = ["-CA", str(ca[0]), "-CAkey", str(ca[1]), "-CAcreateserial"]
     _openssl(
         "x509",
         "-req",
         "-in",
         str(csr),
-        "-CA",
-        str(ca[0]),
-        "-CAkey",
-        str(ca[1]),
-        "-CAcreateserial",
-        "-out",
-        str(cert),
+        *signer,
         "-days",
         "2",
         "-extfile",
-        str(ext),
+        str(extensions),
+        "-out",
+        str(cert),
     )
     return cert, key
 

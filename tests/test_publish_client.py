@@ -50,6 +50,18 @@ def test_publisher_delivers_in_order(broker, publisher_factory, protocol, paho_p
     subscriber.close()
 
 
+def test_publisher_qos2(broker, publisher_factory):
+    subscriber = Subscriber(broker, "edgemon/rig1/de/state")
+    publisher = publisher_factory(broker.url, qos=2)
+    assert publisher.wait_connected(10)
+    for index in range(20):
+        publisher.submit_state(state_event(index))
+    assert publisher.flush(10)
+    assert subscriber.wait_for(lambda m: len(m) >= 20, 10)
+    assert seqs(subscriber) == list(range(1, 21))
+    subscriber.close()
+
+
 def test_publisher_status_retained(broker, publisher_factory):
     publisher = publisher_factory(broker.url)
     assert publisher.wait_connected(10)
