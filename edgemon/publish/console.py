@@ -11,10 +11,12 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from edgemon.publish.payloads import render_state
-from edgemon.states import StateEvent
+
+if TYPE_CHECKING:
+    from edgemon.states import StateEvent
 
 __all__ = ["ConsoleSink", "format_state_line"]
 

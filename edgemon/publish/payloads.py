@@ -15,9 +15,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edgemon.states import StateEvent
+if TYPE_CHECKING:  # edgemon.states imports numpy, which edgemon watch does not need
+    from edgemon.states import StateEvent
 
 __all__ = [
     "HEALTH_FIELDS",
