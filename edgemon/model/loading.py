@@ -12,6 +12,7 @@ import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from edgemon.model.metadata import METADATA_KEY, ModelMetadata, compute_model_id
 from edgemon.model.numpy_backend import NumpyScorer
 from edgemon.model.onnxfile import OnnxInfo, read_onnx
 
-__all__ = ["BACKENDS", "MAX_NOVELTY", "Model", "load_model"]
+__all__ = ["BACKENDS", "MAX_NOVELTY", "Model", "Scorer", "load_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,14 @@ MAX_NOVELTY = float(np.finfo(np.float64).max)
 
 # Relative tolerance for comparing sample rates given as floats.
 _RATE_RTOL = 1e-9
+
+
+class Scorer(Protocol):
+    """What a backend provides: its name and ``score`` (see ``NumpyScorer.score``)."""
+
+    backend: str
+
+    def score(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class Model:
@@ -48,7 +57,7 @@ class Model:
         The file the model was loaded from.
     """
 
-    def __init__(self, metadata: ModelMetadata, scorer, path: Path | None = None) -> None:
+    def __init__(self, metadata: ModelMetadata, scorer: Scorer, path: Path | None = None) -> None:
         self.metadata = metadata
         self.backend: str = scorer.backend
         self.path = path
@@ -186,6 +195,7 @@ def load_model(path: str | Path, backend: str = "auto") -> Model:
 
     if backend == "auto":
         backend = "onnxruntime" if _onnxruntime_available() else "numpy"
+    scorer: Scorer
     if backend == "onnxruntime":
         from edgemon.model.onnxruntime_backend import OnnxRuntimeScorer
 
