@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -23,7 +25,8 @@ def block(samples, first_index, flags=WindowFlag.NONE):
 def expected_windows(stream, window, hop):
     if len(stream) < window:
         return np.empty((0, window, stream.shape[1]))
-    return np.lib.stride_tricks.sliding_window_view(stream, window, axis=0)[::hop].transpose(0, 2, 1)
+    windows = np.lib.stride_tricks.sliding_window_view(stream, window, axis=0)
+    return windows[::hop].transpose(0, 2, 1)
 
 
 def split_points(draw, n):
@@ -48,7 +51,7 @@ def test_windows_equal_sliding_window_view(case):
     stream, window, hop, cuts = case
     buffer = RingBuffer(capacity=max(window, len(stream), 1), n_channels=stream.shape[1],
                         window=window, hop=hop)
-    for start, stop in zip(cuts[:-1], cuts[1:]):
+    for start, stop in pairwise(cuts):
         buffer.push(block(stream[start:stop], first_index=start))
     batch = buffer.pop_windows()
 
@@ -69,7 +72,7 @@ def test_split_and_pop_order_irrelevant(case, data):
     def run(cuts, pop_every_push):
         buffer = RingBuffer(capacity, stream.shape[1], window, hop)
         batches = []
-        for start, stop in zip(cuts[:-1], cuts[1:]):
+        for start, stop in pairwise(cuts):
             buffer.push(block(stream[start:stop], first_index=start))
             if pop_every_push:
                 batches.append(buffer.pop_windows(max_windows=data.draw(st.integers(0, 3))))
@@ -91,7 +94,7 @@ def test_gap_flags_exactly_spanning_windows(window, hop, gap_at, skipped, data):
     indices = np.arange(n) + np.where(np.arange(n) >= gap_at, skipped, 0)
     buffer = RingBuffer(max(window, n), 1, window, hop)
     cuts = split_points(data.draw, n)
-    for start, stop in zip(cuts[:-1], cuts[1:]):
+    for start, stop in pairwise(cuts):
         # A block never straddles the gap: the jump is between blocks.
         for lo, hi in ((start, min(stop, gap_at)), (max(start, gap_at), stop)):
             if lo < hi:
@@ -134,7 +137,7 @@ def test_windows_never_corrupted_under_overrun(window, hop, extra, data):
 
     positions = np.searchsorted(received, starts)
     assert np.all(np.diff(positions) >= hop)
-    for window_samples, position in zip(windows, positions):
+    for window_samples, position in zip(windows, positions, strict=True):
         np.testing.assert_array_equal(window_samples, received[position:position + window])
     assert buffer.stats.samples_in == len(received)
 

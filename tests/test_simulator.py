@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from itertools import pairwise
 
 import numpy as np
 import pytest
+from edgemon_sim.cli import main, parse_address
+from edgemon_sim.streamer import Streamer
 from fakes.clock import FakeClock
 
 from edgemon.data import CWRU_EXCERPT
@@ -16,8 +19,6 @@ from edgemon.recordings import read_recording, resample
 from edgemon.ringbuffer import RingBuffer
 from edgemon.sources.udp import UdpSource
 from edgemon.sources.wire import decode_packet
-from edgemon_sim.cli import main, parse_address
-from edgemon_sim.streamer import Streamer
 
 INNER_RACE = CWRU_EXCERPT / "12k_Drive_End_IR007_0_105.mat"
 NORMAL = CWRU_EXCERPT / "normal_0_97.mat"
@@ -81,7 +82,7 @@ def test_stream_equals_file_samples(path, channels, rate):
     expected = recording.samples.astype(np.float32).astype(np.float64)
     np.testing.assert_array_equal(received, expected)
     assert blocks[0].first_index == 0
-    assert all(b.first_index == a.end_index for a, b in zip(blocks, blocks[1:]))
+    assert all(b.first_index == a.end_index for a, b in pairwise(blocks))
     assert counters["lost_packets"] == 0
     assert "achieved" in stderr
 

@@ -86,7 +86,7 @@ def test_timeout_shorter_than_wait_returns_none():
 def test_rate_unknown_before_open():
     source = FileSource(INNER_RACE)
     with pytest.raises(SourceError, match="known only after open"):
-        source.sample_rate
+        _ = source.sample_rate
     with source:
         assert source.sample_rate == 12000.0
         assert source.channels == ("DE", "FE")

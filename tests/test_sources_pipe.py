@@ -129,7 +129,7 @@ def test_stdin_until_end_of_file():
 
 def test_missing_fifo_raises_source_error(tmp_path):
     source = PipeSource(100, ["x"], path=str(tmp_path / "absent"))
-    with pytest.raises(SourceError, match="cannot open .*absent.*mkfifo"):
+    with pytest.raises(SourceError, match=r"cannot open .*absent.*mkfifo"):
         source.open()
 
 

@@ -198,7 +198,7 @@ def test_read_times_out_with_none(source):
 
 def test_bind_conflict_raises_source_error(source):
     other = UdpSource(RATE, ["DE"], port=source.address[1])
-    with pytest.raises(SourceError, match="cannot bind UDP 127.0.0.1"):
+    with pytest.raises(SourceError, match=r"cannot bind UDP 127\.0\.0\.1"):
         other.open()
 
 
@@ -233,7 +233,7 @@ def test_make_source_builds_udp():
 def test_check_options_lists_every_problem(options, messages):
     problems = check_source_options("udp", options)
     assert len(problems) == len(messages)
-    for problem, message in zip(problems, messages):
+    for problem, message in zip(problems, messages, strict=True):
         assert message in problem
         assert problem.startswith("udp source: ")
     with pytest.raises(ConfigError):

@@ -54,7 +54,10 @@ class Block:
 
     @property
     def end_index(self) -> int:
-        """Index one past the block's last sample: the next block's ``first_index`` when no sample is lost."""
+        """Index one past the block's last sample.
+
+        It is the next block's ``first_index`` when no sample was lost.
+        """
         return self.first_index + int(self.samples.shape[0])
 
 

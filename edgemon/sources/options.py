@@ -110,7 +110,9 @@ def validate_options(
         if problem is None and option.check is not None:
             problem = option.check(value)
         if problem is not None:
-            problems.append(f"{kind} source: option {option.name!r} must be {problem}, got {value!r}")
+            problems.append(
+                f"{kind} source: option {option.name!r} must be {problem}, got {value!r}"
+            )
     return values, problems
 
 

@@ -125,7 +125,7 @@ class Streamer:
         self.scale = float(scale)
         self.drop_every = int(drop_every)
         self.max_samples = (None if max_seconds is None
-                            else int(round(max_seconds * self.sample_rate)))
+                            else round(max_seconds * self.sample_rate))
         self._sock = sock
         self._clock = clock
         self._sleep = sleep
