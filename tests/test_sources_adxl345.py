@@ -101,6 +101,18 @@ def test_overrun_reported_as_estimated_gap():
     assert buffer.stats.gap_samples == jump
 
 
+def test_reopen_keeps_index_increasing():
+    source, _, clock = make(block_size=64)
+    with source:
+        first = collect(source, 128)
+    clock.advance(1.0)
+    with source:
+        second = collect(source, 128)
+    jump = second[0].first_index - first[-1].end_index
+    assert 3200 <= jump <= 3200 + 64
+    assert all(b.first_index == a.end_index for a, b in pairwise(second))
+
+
 def test_saturation_flags_block():
     source, _, _ = make(signal=lambda t: (3.0 if t > 1000.01 else 0.0, 0.0, 0.0), range_g=2,
                         block_size=16)

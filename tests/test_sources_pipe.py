@@ -75,6 +75,16 @@ def test_fifo_survives_writer_leaving(fifo):
     assert block.n_samples == 4
 
 
+def test_reopen_continues_index(fifo):
+    source = PipeSource(1000, ["x"], path=str(fifo))
+    with source:
+        write_in_pieces(fifo, np.ones(10, "<f4").tobytes(), [])
+        assert source.read(1.0).first_index == 0
+    with source:
+        write_in_pieces(fifo, np.ones(4, "<f4").tobytes(), [])
+        assert source.read(1.0).first_index == 10
+
+
 @pytest.mark.parametrize(
     ("counts", "saturated"),
     [([0, 100, -100], False), ([0, 32767, 5], True), ([-32768, 0, 0], True)],

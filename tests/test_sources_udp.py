@@ -192,6 +192,19 @@ def test_bus_error_flag_passes_through(source, sender):
     assert source.read(1.0).flags == WindowFlag.BUS_ERROR
 
 
+def test_reopen_continues_stream(source, sender):
+    send_all(sender, source, [packet(0), packet(1)])
+    assert len(read_all(source)) == 2
+    port = source.address[1]
+    source.close()
+    source.port = port
+    source.open()
+    send_all(sender, source, [packet(2), packet(5)])
+    blocks = read_all(source)
+    assert [b.first_index for b in blocks] == [200, 500]
+    assert source.counters()["lost_packets"] == 2
+
+
 def test_read_times_out_with_none(source):
     assert source.read(0.05) is None
 

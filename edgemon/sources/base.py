@@ -130,6 +130,10 @@ class Source(abc.ABC):
     def open(self) -> None:
         """Open the device, socket or file.
 
+        A live source may be opened again after :meth:`close`; its sample
+        index then continues after the last one it delivered, with a jump
+        for the samples missed while it was closed, so it never goes back.
+
         Raises
         ------
         SourceError

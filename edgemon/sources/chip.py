@@ -125,6 +125,8 @@ class FifoChipSource(Source):
         self._counts = collections.Counter(
             {key: 0 for key in ("samples", "overruns", "overrun_samples", "bus_errors")}
         )
+        self._next_index = 0
+        self._opened_before = False
         self._reset_stream()
 
     # Hooks for each chip ---------------------------------------------------------------------
@@ -178,6 +180,9 @@ class FifoChipSource(Source):
             registers.close()
             raise
         self._registers = registers
+        if self._opened_before:
+            self._continue_after_reopen()
+        self._opened_before = True
         self._reset_stream()
         logger.info("%s: %s streaming %s at %g Hz, range +-%g g", self.name, self.chip,
                     ",".join(self.channels), self.sample_rate, self.full_scale)
@@ -214,8 +219,19 @@ class FifoChipSource(Source):
 
     # Stream bookkeeping -------------------------------------------------------------------------
 
+    def _continue_after_reopen(self) -> None:
+        """Keep the sample index increasing across close() and open().
+
+        The samples not delivered before the close, and those the chip
+        produced while closed (estimated from the time), become one gap.
+        """
+        closed_for = max(0.0, self._clock() - self._last_status)
+        missed = max(1, round(closed_for * self._estimate_rate))
+        self._next_index += missed
+        logger.info("%s: reopened after %.1f s; about %d samples missed", self.name, closed_for,
+                    missed)
+
     def _reset_stream(self) -> None:
-        self._next_index = 0
         self._pending: list[np.ndarray] = []
         self._pending_flags = WindowFlag.NONE
         self._ready: collections.deque[Block] = collections.deque()

@@ -134,8 +134,8 @@ class PipeSource(Source):
                     f"create it with mkfifo, or check its permissions"
                 ) from exc
             self._owns_fd = True
+        # The frame count, and so the sample index, continues across a reopen.
         self._pending.clear()
-        self._frames = 0
         self._ended = False
         logger.info("%s: reading %s %s frames of %s at %g Hz", self.name, self.sample_format,
                     "little-endian", ",".join(self.channels), self.sample_rate)
