@@ -22,12 +22,11 @@ which slip and load move the real defect frequency from its nominal value.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
 from edgemon.features._spectrum import Band, format_number, hann, single_sided_factors
-from edgemon.features._workspace import Workspace
+from edgemon.features._workspace import Workspace, cached_attribute
 
 __all__ = ["DefectFrequency", "Envelope", "EnvelopePlan", "EnvelopeSettings"]
 
@@ -152,7 +151,7 @@ class Envelope:
         self._plan = plan
         self._workspace = workspace
 
-    @cached_property
+    @cached_attribute
     def amplitude(self) -> np.ndarray:
         """Amplitude spectrum of the envelope, shape (n_rows, n_bins), unit of the samples."""
         return envelope_spectrum(self._deviations, self._plan, self._workspace)

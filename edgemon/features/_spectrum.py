@@ -21,13 +21,12 @@ gives ``A / sqrt(2)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from edgemon.features._stats import SampleStatistics, safe_ratio
-from edgemon.features._workspace import Workspace
+from edgemon.features._stats import ratio
+from edgemon.features._workspace import Workspace, cached_attribute
 
 __all__ = ["Band", "SpectrumPlan", "Spectrum", "hann"]
 
@@ -105,7 +104,7 @@ class SpectrumPlan:
 
 
 class Spectrum:
-    """Amplitude spectrum of a batch of rows, with statistics computed on demand.
+    """Amplitude spectrum of a batch of rows and the quantities derived from it, on demand.
 
     Parameters
     ----------
@@ -113,46 +112,25 @@ class Spectrum:
         Samples with each row's mean removed.
     plan : SpectrumPlan
     workspace : Workspace
-    extremes_from_partition : bool
-        Passed on to the :class:`SampleStatistics` of the amplitudes.
     """
 
-    def __init__(
-        self,
-        deviations: np.ndarray,
-        plan: SpectrumPlan,
-        workspace: Workspace,
-        *,
-        extremes_from_partition: bool = False,
-    ) -> None:
+    def __init__(self, deviations: np.ndarray, plan: SpectrumPlan, workspace: Workspace) -> None:
         self._deviations = deviations
         self._plan = plan
         self._workspace = workspace
-        self._extremes_from_partition = extremes_from_partition
 
-    @cached_property
+    @cached_attribute
     def amplitude(self) -> np.ndarray:
         """Single-sided amplitude spectrum, shape (n_rows, n_bins), unit of the samples."""
         return amplitude_spectrum(self._deviations, self._plan, self._workspace)
 
-    @cached_property
-    def statistics(self) -> SampleStatistics:
-        """Statistics over the amplitudes of each row."""
-        return SampleStatistics(
-            self.amplitude,
-            self._workspace,
-            "amplitude.",
-            extremes_from_partition=self._extremes_from_partition,
-        )
-
-    @cached_property
+    @cached_attribute
     def centroid(self) -> np.ndarray:
         """Amplitude-weighted mean frequency ``sum(f A) / sum(A)`` in Hz; 0 for a zero spectrum."""
-        weighted = self.amplitude @ self._plan.frequencies
-        total = self.statistics.mean * self._plan.n_bins
-        return safe_ratio(weighted, total)
+        amplitude = self.amplitude
+        return ratio(amplitude @ self._plan.frequencies, np.add.reduce(amplitude, axis=1))
 
-    @cached_property
+    @cached_attribute
     def _band_rms(self) -> np.ndarray:
         amplitude = self.amplitude
         squared = self._workspace.array("spectrum.squared", amplitude.shape)

@@ -1,227 +1,270 @@
-"""Row-wise statistics of a 2-D float64 array, computed once and shared by every feature.
+"""Row-wise statistics of sample sets, computed once and shared by every feature.
 
-Each row is one sample set: the samples of one channel of one window, or the
-amplitude spectrum of one.  :class:`SampleStatistics` computes each quantity
-only when a feature first asks for it, and derives related quantities from
-the same pass: one set of centred powers gives the standard deviation,
-skewness and kurtosis, and one partition of a scratch copy gives the median,
-both quartiles and the extremes.
+A sample set is a 2-D float64 array with one row per channel and window: the
+samples themselves, or their amplitude spectrum.  :class:`SampleStatistics`
+computes each quantity of one set when a feature first asks for it.  The
+sets of a batch belong to one :class:`StatisticsGroup`, which computes their
+moments and order statistics together, so that the per-call cost of numpy,
+which dominates for a single window, is paid once for all of them.
 
 Definitions (``n`` values per row, ``d = x - mean``): central moments
 ``m_k = sum(d**k) / n`` (ddof 0), ``skewness = m3 / m2**1.5``, Fisher
 ``kurtosis = m4 / m2**2 - 3`` (biased), and quantiles with numpy's default
-linear interpolation between order statistics.  Rows whose variance is zero get
-skewness and kurtosis 0 instead of 0/0.
+linear interpolation between order statistics.  Rows whose variance is zero
+get skewness and kurtosis 0 instead of 0/0.
 """
 
 from __future__ import annotations
 
-import math
-from functools import cached_property
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from edgemon.features._workspace import Workspace
+from edgemon.features._order import order_statistics
+from edgemon.features._workspace import Workspace, cached_attribute
 
-__all__ = ["SampleStatistics", "safe_ratio"]
+__all__ = ["SampleStatistics", "StatisticsGroup", "ratio"]
 
-#: Quantiles that the order statistics provide, by name.
-_QUANTILES = (("q25", 0.25), ("median", 0.5), ("q75", 0.75))
+#: Smallest positive normal float64; denominators are clamped to it.
+_TINY = np.finfo(np.float64).tiny
 
 
-def safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """Divide element-wise, giving 0 where the denominator is 0 (a constant window)."""
-    out = np.zeros(np.broadcast_shapes(numerator.shape, denominator.shape))
-    np.divide(numerator, denominator, out=out, where=denominator != 0)
-    return out
+def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """Divide element-wise, with the denominator clamped to the smallest normal float64.
+
+    Every ratio in the catalogue has a numerator that is exactly 0 when its
+    non-negative denominator is (a constant window, a zero spectrum), so
+    such rows give 0 instead of 0/0.
+    """
+    return numerator / np.maximum(denominator, _TINY)
 
 
 class SampleStatistics:
-    """Lazily computed statistics of each row of ``values``.
+    """Lazily computed statistics of each row of one sample set.
 
     Parameters
     ----------
-    values : ndarray of shape (n_rows, n_values), float64, C-contiguous
-        The sample sets, at least 4 values per row.  Read, never written.
+    source : ndarray or callable
+        The values, shape (n_rows, n_values), float64, C-contiguous, at
+        least 16 per row; or a function returning them, called on first
+        use.  Read, never written.
     workspace : Workspace
         Supplies scratch arrays.
     prefix : str
-        Distinguishes this object's scratch arrays from those of another
-        :class:`SampleStatistics` alive at the same time.
-    extremes_from_partition : bool, default=False
-        Take the minimum and maximum from the partition that the median
-        and quartiles need anyway.  Set it when those are requested too;
-        otherwise two plain reductions are cheaper than a partition.
+        Distinguishes this set's scratch arrays from those of other sets.
+    nonnegative : bool, default=False
+        Promise that no value is negative or -0.0 (amplitudes), which saves
+        a pass in the order statistics.  NaN is allowed either way.
+
+    Notes
+    -----
+    Moments and order statistics are computed by the :class:`StatisticsGroup`
+    that the set joins; a set that joins none forms a group of its own on
+    first use.
     """
 
     def __init__(
         self,
-        values: np.ndarray,
+        source: np.ndarray | Callable[[], np.ndarray],
         workspace: Workspace,
         prefix: str,
         *,
-        extremes_from_partition: bool = False,
+        nonnegative: bool = False,
     ) -> None:
-        self.values = values
+        self._source = source
         self._workspace = workspace
         self._prefix = prefix
-        self._n = values.shape[1]
-        self._extremes_from_partition = extremes_from_partition
+        self.nonnegative = nonnegative
+        self._moment_group: StatisticsGroup | None = None
+        self._order_group: StatisticsGroup | None = None
+
+    @cached_attribute
+    def values(self) -> np.ndarray:
+        """The sample set, shape (n_rows, n_values)."""
+        return self._source() if callable(self._source) else self._source
+
+    @property
+    def n_values(self) -> int:
+        """Values per row."""
+        return self.values.shape[1]
 
     def _scratch(self, name: str) -> np.ndarray:
         return self._workspace.array(self._prefix + name, self.values.shape)
 
-    # -- moments ------------------------------------------------------------
+    # -- per set --------------------------------------------------------------
 
-    @cached_property
+    @cached_attribute
     def mean(self) -> np.ndarray:
         """Arithmetic mean, shape (n_rows,)."""
-        return np.add.reduce(self.values, axis=1) / self._n
+        return np.add.reduce(self.values, axis=1) / self.n_values
 
-    @cached_property
+    @cached_attribute
     def deviations(self) -> np.ndarray:
         """``values - mean``, shape (n_rows, n_values)."""
         out = self._scratch("deviations")
         np.subtract(self.values, self.mean[:, np.newaxis], out=out)
         return out
 
-    @cached_property
-    def _squared_deviations(self) -> np.ndarray:
+    @cached_attribute
+    def squared_deviations(self) -> np.ndarray:
+        """``(values - mean)**2``, shape (n_rows, n_values)."""
         out = self._scratch("squared")
         np.multiply(self.deviations, self.deviations, out=out)
         return out
 
-    @cached_property
-    def variance(self) -> np.ndarray:
-        """Second central moment ``m2`` (ddof 0), shape (n_rows,)."""
-        return np.add.reduce(self._squared_deviations, axis=1) / self._n
-
-    @cached_property
-    def std(self) -> np.ndarray:
-        """Standard deviation ``sqrt(m2)`` (ddof 0), shape (n_rows,)."""
-        return np.sqrt(self.variance)
-
-    @cached_property
-    def skewness(self) -> np.ndarray:
-        """``m3 / m2**1.5``, 0 where ``m2`` is 0; shape (n_rows,)."""
-        m3 = np.vecdot(self._squared_deviations, self.deviations) / self._n
-        return safe_ratio(m3, self.variance * self.std)
-
-    @cached_property
-    def kurtosis(self) -> np.ndarray:
-        """Fisher (excess) kurtosis ``m4 / m2**2 - 3``, 0 where ``m2`` is 0; shape (n_rows,)."""
-        squared = self._squared_deviations
-        m4 = np.vecdot(squared, squared) / self._n
-        variance = self.variance
-        excess = safe_ratio(m4, variance * variance) - 3.0
-        excess[variance == 0] = 0.0
-        return excess
-
-    @cached_property
+    @cached_attribute
     def rms(self) -> np.ndarray:
         """Root mean square of the values themselves, ``sqrt(mean**2 + m2)``; shape (n_rows,)."""
         return np.sqrt(self.mean * self.mean + self.variance)
 
-    @cached_property
+    @cached_attribute
     def mean_abs_deviation(self) -> np.ndarray:
         """``mean(|values - mean|)``, shape (n_rows,)."""
         out = self._scratch("absolute")
         np.abs(self.deviations, out=out)
-        return np.add.reduce(out, axis=1) / self._n
+        return np.add.reduce(out, axis=1) / self.n_values
 
-    @cached_property
+    @cached_attribute
     def mean_sqrt_abs_deviation(self) -> np.ndarray:
         """``mean(sqrt(|values - mean|))``, shape (n_rows,)."""
         out = self._scratch("absolute")
         np.abs(self.deviations, out=out)
         np.sqrt(out, out=out)
-        return np.add.reduce(out, axis=1) / self._n
+        return np.add.reduce(out, axis=1) / self.n_values
 
-    # -- order statistics ---------------------------------------------------
+    @cached_attribute
+    def minimum(self) -> np.ndarray:
+        """Smallest value, shape (n_rows,)."""
+        if self._order_group is not None:
+            return self._order_group.order_statistic(self, "min")
+        return np.minimum.reduce(self.values, axis=1)
 
-    @cached_property
-    def _order_statistics(self) -> dict[str, np.ndarray]:
-        return _order_statistics(self.values, self._scratch("sorted"))
+    @cached_attribute
+    def maximum(self) -> np.ndarray:
+        """Largest value, shape (n_rows,)."""
+        if self._order_group is not None:
+            return self._order_group.order_statistic(self, "max")
+        return np.maximum.reduce(self.values, axis=1)
+
+    # -- from the group -------------------------------------------------------
+
+    def _moments(self) -> StatisticsGroup:
+        if self._moment_group is None:
+            StatisticsGroup(moments=[self])
+        return self._moment_group
+
+    def _order(self) -> StatisticsGroup:
+        if self._order_group is None:
+            StatisticsGroup(order=[self])
+        return self._order_group
+
+    @property
+    def variance(self) -> np.ndarray:
+        """Second central moment ``m2`` (ddof 0), shape (n_rows,)."""
+        return self._moments().moment(self, "variance")
+
+    @property
+    def std(self) -> np.ndarray:
+        """Standard deviation ``sqrt(m2)`` (ddof 0), shape (n_rows,)."""
+        return self._moments().moment(self, "std")
+
+    @property
+    def skewness(self) -> np.ndarray:
+        """``m3 / m2**1.5``, 0 where ``m2`` is 0; shape (n_rows,)."""
+        return self._moments().moment(self, "skewness")
+
+    @property
+    def kurtosis(self) -> np.ndarray:
+        """Fisher (excess) kurtosis ``m4 / m2**2 - 3``, 0 where ``m2`` is 0; shape (n_rows,)."""
+        return self._moments().moment(self, "kurtosis")
 
     @property
     def median(self) -> np.ndarray:
         """Median, shape (n_rows,)."""
-        return self._order_statistics["median"]
+        return self._order().order_statistic(self, "median")
 
     @property
     def iqr(self) -> np.ndarray:
         """Interquartile range ``q75 - q25``, shape (n_rows,)."""
-        return self._order_statistics["q75"] - self._order_statistics["q25"]
-
-    @cached_property
-    def minimum(self) -> np.ndarray:
-        """Smallest value, shape (n_rows,)."""
-        if self._extremes_from_partition:
-            return self._order_statistics["min"]
-        return np.minimum.reduce(self.values, axis=1)
-
-    @cached_property
-    def maximum(self) -> np.ndarray:
-        """Largest value, shape (n_rows,)."""
-        if self._extremes_from_partition:
-            return self._order_statistics["max"]
-        return np.maximum.reduce(self.values, axis=1)
+        group = self._order()
+        return group.order_statistic(self, "q75") - group.order_statistic(self, "q25")
 
 
-def _quantile_positions(n: int) -> list[tuple[str, int, float]]:
-    """Return ``(name, j, g)`` per quantile: its value is ``x[j] + g * (x[j+1] - x[j])``.
+class StatisticsGroup:
+    """Moments and order statistics of several sample sets with the same rows, computed together.
 
-    ``x`` is the sorted row and ``j + g = (n - 1) * q``, which is numpy's
-    default ("linear") quantile method.
+    Parameters
+    ----------
+    moments : sequence of SampleStatistics, default=()
+        Sets whose moments this group computes.
+    order : sequence of SampleStatistics, default=()
+        Sets whose quartiles, median and extremes this group computes;
+        their minimum and maximum then come from the same work.
+    workspace : Workspace, optional
+        Scratch arrays for the order statistics; by default the first set's.
     """
-    positions = []
-    for name, q in _QUANTILES:
-        h = (n - 1) * q
-        j = math.floor(h)
-        positions.append((name, j, h - j))
-    return positions
 
+    def __init__(
+        self,
+        moments: Sequence[SampleStatistics] = (),
+        order: Sequence[SampleStatistics] = (),
+        workspace: Workspace | None = None,
+    ) -> None:
+        self._moment_sets = list(moments)
+        self._order_sets = list(order)
+        self._moment_index = {id(s): i for i, s in enumerate(self._moment_sets)}
+        self._order_index = {id(s): i for i, s in enumerate(self._order_sets)}
+        for member in self._moment_sets:
+            member._moment_group = self
+        for member in self._order_sets:
+            member._order_group = self
+        if workspace is None:
+            workspace = (self._moment_sets or self._order_sets)[0]._workspace
+        self._workspace = workspace
 
-def _partition(scratch: np.ndarray, start: int, stop: int, pivots: list[int]) -> None:
-    """Partition ``scratch[:, start:stop]`` in place so that every pivot holds its order statistic.
+    def moment(self, member: SampleStatistics, name: str) -> np.ndarray:
+        """Return ``"variance"``, ``"std"``, ``"skewness"`` or ``"kurtosis"`` of one set."""
+        source = self._higher_moments if name in ("skewness", "kurtosis") else self._second_moments
+        return source[name][self._moment_index[id(member)]]
 
-    Partitioning at the middle pivot first and then each side separately
-    costs about two passes; numpy's multi-``kth`` partition is several
-    times slower on 2-D arrays.
-    """
-    if not pivots:
-        return
-    middle = len(pivots) // 2
-    pivot = pivots[middle]
-    scratch[:, start:stop].partition(pivot - start, axis=1)
-    _partition(scratch, start, pivot, pivots[:middle])
-    _partition(scratch, pivot + 1, stop, pivots[middle + 1 :])
+    def order_statistic(self, member: SampleStatistics, name: str) -> np.ndarray:
+        """Return ``"q25"``, ``"median"``, ``"q75"``, ``"min"`` or ``"max"`` of one set."""
+        return self._order_statistics[name][self._order_index[id(member)]]
 
+    @cached_attribute
+    def _counts(self) -> np.ndarray:
+        return np.array([[s.n_values] for s in self._moment_sets], dtype=np.float64)
 
-def _order_statistics(values: np.ndarray, scratch: np.ndarray) -> dict[str, np.ndarray]:
-    """Compute the quartiles, median and extremes of each row with one partition of a copy.
+    @cached_attribute
+    def _second_moments(self) -> dict[str, np.ndarray]:
+        sets = self._moment_sets
+        sums = np.empty((len(sets), sets[0].values.shape[0]))
+        for i, member in enumerate(sets):
+            np.add.reduce(member.squared_deviations, axis=1, out=sums[i])
+        variance = sums / self._counts
+        return {"variance": variance, "std": np.sqrt(variance)}
 
-    After partitioning at the pivots ``j``, ``x[j+1]`` is the minimum of the
-    segment between pivot ``j`` and the next pivot (inclusive), so the
-    neighbours needed for interpolation cost one more pass over part of the
-    row, and the extremes come from the outer segments.
-    """
-    n = values.shape[1]
-    np.copyto(scratch, values)
-    positions = _quantile_positions(n)
-    pivots = sorted({j for _, j, _ in positions})
-    _partition(scratch, 0, n, pivots)
+    @cached_attribute
+    def _higher_moments(self) -> dict[str, np.ndarray]:
+        sets = self._moment_sets
+        sums = np.empty((2, len(sets), sets[0].values.shape[0]))
+        for i, member in enumerate(sets):
+            squared = member.squared_deviations
+            np.vecdot(squared, member.deviations, out=sums[0, i])
+            np.vecdot(squared, squared, out=sums[1, i])
+        sums /= self._counts
+        second = self._second_moments
+        variance = second["variance"]
+        variance_squared = variance * variance
+        return {
+            "skewness": ratio(sums[0], variance * second["std"]),
+            # (m4 - 3 m2**2) / m2**2 rather than m4 / m2**2 - 3, so that m2 = 0
+            # (and so m4 = 0) gives 0.
+            "kurtosis": ratio(sums[1] - 3.0 * variance_squared, variance_squared),
+        }
 
-    result = {
-        "min": np.minimum.reduce(scratch[:, : pivots[0] + 1], axis=1),
-        "max": np.maximum.reduce(scratch[:, pivots[-1] :], axis=1),
-    }
-    for name, j, g in positions:
-        value = scratch[:, j].copy()
-        if g > 0:
-            following = [p for p in pivots if p > j]
-            stop = following[0] + 1 if following else n
-            successor = np.minimum.reduce(scratch[:, j + 1 : stop], axis=1)
-            value += g * (successor - value)
-        result[name] = value
-    return result
+    @cached_attribute
+    def _order_statistics(self) -> dict[str, np.ndarray]:
+        return order_statistics(
+            [(member.values, member.nonnegative) for member in self._order_sets], self._workspace
+        )

@@ -1,4 +1,4 @@
-"""Reusable scratch arrays, so that a steady stream of batches allocates nothing new.
+"""Reusable scratch arrays and cached attributes, so that no work or allocation is repeated.
 
 A :class:`Workspace` hands out named float64 or complex128 arrays whose first
 axis can grow: a batch larger than any before reallocates that array once, and
@@ -9,9 +9,14 @@ batches have passed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
 import numpy as np
 
-__all__ = ["Workspace"]
+__all__ = ["Workspace", "cached_attribute"]
+
+T = TypeVar("T")
 
 
 class Workspace:
@@ -43,3 +48,27 @@ class Workspace:
     def clear(self) -> None:
         """Release every scratch array."""
         self._arrays.clear()
+
+
+class cached_attribute(Generic[T]):  # noqa: N801 - named like functools.cached_property
+    """Compute an attribute on first access and store it in the instance's ``__dict__``.
+
+    ``functools.cached_property`` does the same, but before Python 3.12 it
+    takes a lock on every first access, which costs more than many of the
+    array operations cached here.
+    """
+
+    def __init__(self, function: Callable[[Any], T]) -> None:
+        self.function = function
+        self.name = function.__name__
+        self.__doc__ = function.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> T:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        value = self.function(instance)
+        instance.__dict__[self.name] = value
+        return value

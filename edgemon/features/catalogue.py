@@ -32,7 +32,7 @@ import numpy as np
 from edgemon.errors import ConfigError
 from edgemon.features._envelope import DefectFrequency
 from edgemon.features._spectrum import Band
-from edgemon.features._stats import SampleStatistics, safe_ratio
+from edgemon.features._stats import SampleStatistics, ratio
 
 __all__ = [
     "ALIASES",
@@ -62,8 +62,9 @@ class Feature:
     compute : callable
         ``compute(batch) -> ndarray of shape (n_rows,)``.
     order_statistics : bool
-        True when ``compute`` uses the median or quartiles, so that the
-        extremes of the same domain are read from the same partition.
+        True when ``compute`` uses the median or quartiles of its domain;
+        the extractor then computes them with the other domain's in one go,
+        and takes the domain's extremes from the same work.
     """
 
     name: str
@@ -146,7 +147,7 @@ def _time(batch: Any) -> SampleStatistics:
 
 
 def _amplitudes(batch: Any) -> SampleStatistics:
-    return batch.spectrum.statistics
+    return batch.amplitudes
 
 
 # -- condition indicators in the time domain ----------------------------------
@@ -160,20 +161,20 @@ def _peak(batch: Any) -> np.ndarray:
 
 
 def _crest_factor(batch: Any) -> np.ndarray:
-    return safe_ratio(_peak(batch), batch.time.std)
+    return ratio(_peak(batch), batch.time.std)
 
 
 def _shape_factor(batch: Any) -> np.ndarray:
-    return safe_ratio(batch.time.std, batch.time.mean_abs_deviation)
+    return ratio(batch.time.std, batch.time.mean_abs_deviation)
 
 
 def _impulse_factor(batch: Any) -> np.ndarray:
-    return safe_ratio(_peak(batch), batch.time.mean_abs_deviation)
+    return ratio(_peak(batch), batch.time.mean_abs_deviation)
 
 
 def _clearance_factor(batch: Any) -> np.ndarray:
     root_mean = batch.time.mean_sqrt_abs_deviation
-    return safe_ratio(_peak(batch), root_mean * root_mean)
+    return ratio(_peak(batch), root_mean * root_mean)
 
 
 _INDICATORS = [

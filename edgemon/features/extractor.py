@@ -13,7 +13,6 @@ n_features)`` in channel-major column order.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 from edgemon.errors import ConfigError
 from edgemon.features._envelope import DefectFrequency, Envelope, EnvelopePlan, EnvelopeSettings
 from edgemon.features._spectrum import Band, Spectrum, SpectrumPlan
-from edgemon.features._stats import SampleStatistics
+from edgemon.features._stats import SampleStatistics, StatisticsGroup
 from edgemon.features._validation import (
     RESULTANT,
     check_band,
@@ -34,7 +33,7 @@ from edgemon.features._validation import (
     check_window,
     check_windows,
 )
-from edgemon.features._workspace import Workspace
+from edgemon.features._workspace import Workspace, cached_attribute
 from edgemon.features.catalogue import expand_names, resolve
 
 __all__ = ["FeatureExtractor", "extract"]
@@ -161,14 +160,16 @@ class FeatureExtractor:
         else:
             self._envelope_plan = None
 
-        def partitioned(domain: str) -> bool:
-            return any(
-                r.feature is not None and r.feature.domain == domain and r.feature.order_statistics
-                for r in resolved
-            )
-
-        self._time_partition = partitioned("time")
-        self._freq_partition = partitioned("freq")
+        # Domains whose statistics are computed together (see StatisticsGroup).
+        features = [r.feature for r in resolved if r.feature is not None]
+        self._moment_domains = tuple(
+            domain for domain in ("time", "freq") if any(f.domain == domain for f in features)
+        )
+        self._order_domains = tuple(
+            domain
+            for domain in ("time", "freq")
+            if any(f.domain == domain and f.order_statistics for f in features)
+        )
         self._workspace = Workspace()
 
     # -- description ---------------------------------------------------------
@@ -178,7 +179,7 @@ class FeatureExtractor:
         """Channels whose features are computed: the channels, then ``"resultant"`` if requested."""
         return (*self.channels, RESULTANT) if self.resultant else self.channels
 
-    @cached_property
+    @cached_attribute
     def columns(self) -> tuple[str, ...]:
         """Output column names, ``"<channel>:<feature>"``, channel-major."""
         return tuple(f"{channel}:{name}" for channel in self.row_channels for name in self.names)
@@ -279,6 +280,8 @@ class FeatureExtractor:
         """
         samples = check_windows(windows, self.window, len(self.channels))
         n_windows = samples.shape[0]
+        if n_windows == 0:
+            return np.empty((0, self.n_features))
         rows = self._rows(samples)
         batch = _Batch(rows, self)
 
@@ -289,7 +292,7 @@ class FeatureExtractor:
             nonfinite = ~np.isfinite(batch.time.mean)
         if nonfinite.any():
             features[nonfinite] = np.nan
-        return features.reshape(n_windows, -1)
+        return features.reshape(n_windows, self.n_features)
 
     def _rows(self, samples: np.ndarray) -> np.ndarray:
         """Return the samples as float64 rows of shape (n_windows * R, window), window-major."""
@@ -320,33 +323,32 @@ class FeatureExtractor:
 
 
 class _Batch:
-    """Shared intermediate results for one batch of rows, each computed on first use."""
+    """Shared intermediate results for one batch of rows, each computed on first use.
+
+    ``time`` holds the statistics of the samples and ``amplitudes`` those of
+    the amplitude spectrum; the two share one :class:`StatisticsGroup`.
+    """
 
     def __init__(self, rows: np.ndarray, extractor: FeatureExtractor) -> None:
-        self._rows = rows
         self._extractor = extractor
-
-    @cached_property
-    def time(self) -> SampleStatistics:
-        extractor = self._extractor
-        return SampleStatistics(
-            self._rows,
-            extractor._workspace,
-            "samples.",
-            extremes_from_partition=extractor._time_partition,
+        workspace = extractor._workspace
+        self.time = SampleStatistics(rows, workspace, "samples.")
+        self.amplitudes = SampleStatistics(
+            lambda: self.spectrum.amplitude, workspace, "amplitudes.", nonnegative=True
+        )
+        domains = {"time": self.time, "freq": self.amplitudes}
+        StatisticsGroup(
+            moments=[domains[name] for name in extractor._moment_domains],
+            order=[domains[name] for name in extractor._order_domains],
+            workspace=workspace,
         )
 
-    @cached_property
+    @cached_attribute
     def spectrum(self) -> Spectrum:
         extractor = self._extractor
-        return Spectrum(
-            self.time.deviations,
-            extractor._spectrum_plan,
-            extractor._workspace,
-            extremes_from_partition=extractor._freq_partition,
-        )
+        return Spectrum(self.time.deviations, extractor._spectrum_plan, extractor._workspace)
 
-    @cached_property
+    @cached_attribute
     def envelope(self) -> Envelope:
         extractor = self._extractor
         return Envelope(self.time.deviations, extractor._envelope_plan, extractor._workspace)

@@ -25,6 +25,10 @@ __all__ = ["CONSTANT_RTOL", "window_flags"]
 #: Peak-to-peak range, relative to the largest magnitude, at or below which a channel is constant.
 CONSTANT_RTOL = 1e-9
 
+_BITS = np.array(
+    [WindowFlag.NONFINITE, WindowFlag.CONSTANT, WindowFlag.SATURATED], dtype=np.uint8
+)
+
 
 def window_flags(windows: Any, *, full_scale: float | None = None) -> np.ndarray:
     """Flag windows that are non-finite, constant or saturated.
@@ -58,9 +62,9 @@ def window_flags(windows: Any, *, full_scale: float | None = None) -> np.ndarray
     samples = np.asarray(windows)
     if samples.dtype.kind not in "iuf":
         raise ConfigError(f"windows must hold real numbers (integer or float), got dtype {samples.dtype}")
-    if samples.ndim == 2:
-        samples = samples[:, :, np.newaxis]
-    elif samples.ndim != 3:
+    if samples.ndim == 3 and samples.shape[2] == 1:
+        samples = samples[:, :, 0]
+    if samples.ndim not in (2, 3):
         raise ConfigError(
             "windows must have shape (n_windows, n_samples) or "
             f"(n_windows, n_samples, n_channels), got {samples.shape}"
@@ -72,17 +76,20 @@ def window_flags(windows: Any, *, full_scale: float | None = None) -> np.ndarray
     ):
         raise ConfigError(f"full_scale must be a positive number or None, got {full_scale!r}")
 
-    # NaN propagates through maximum and minimum, so the extremes reveal it too.
-    highest = np.maximum.reduce(samples, axis=1).astype(np.float64)
-    lowest = np.minimum.reduce(samples, axis=1).astype(np.float64)
-    finite = np.isfinite(highest) & np.isfinite(lowest)
-    magnitude = np.maximum(np.abs(highest), np.abs(lowest))
+    # extremes[0] and [1] are each channel's maximum and minimum, shape
+    # (n_windows,) or (n_windows, n_channels).  NaN propagates through both.
+    extremes = np.stack(
+        [np.maximum.reduce(samples, axis=1), np.minimum.reduce(samples, axis=1)]
+    ).astype(np.float64, copy=False)
+    channel_axes = tuple(range(1, extremes.ndim - 1))
+    finite = np.isfinite(extremes).all(axis=0)
+    magnitude = np.abs(extremes).max(axis=0)
     with np.errstate(invalid="ignore"):
-        constant = finite & (highest - lowest <= CONSTANT_RTOL * magnitude)
+        constant = finite & (extremes[0] - extremes[1] <= CONSTANT_RTOL * magnitude)
+        saturated = finite & (magnitude >= (np.inf if full_scale is None else full_scale))
 
-    flags = np.where(~finite.all(axis=1), np.uint8(WindowFlag.NONFINITE), np.uint8(0))
-    flags |= np.where(constant.any(axis=1), np.uint8(WindowFlag.CONSTANT), np.uint8(0))
-    if full_scale is not None:
-        saturated = (finite & (magnitude >= full_scale)).any(axis=1)
-        flags |= np.where(saturated, np.uint8(WindowFlag.SATURATED), np.uint8(0))
-    return flags.astype(np.uint8)
+    # One bit-plane per flag, combined in one weighted sum.
+    planes = np.stack([~finite, constant, saturated], axis=-1)
+    if channel_axes:
+        planes = planes.any(axis=1)
+    return planes.astype(np.uint8) @ _BITS
