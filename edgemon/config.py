@@ -173,7 +173,7 @@ def _parse_sensors(value: Any, base_dir: Path, errors: list[str]) -> tuple[Senso
             if not kind:
                 errors.append(f"missing {where} source kind, for example kind = \"udp\"")
             else:
-                errors.extend(f"{where} source: {problem}" for problem in check_source_options(kind, options))
+                errors.extend(f"{where}: {problem}" for problem in check_source_options(kind, options))
 
         window = item.get("window")
         if window is not None:
