@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``edgemon`` command line and return its exit status."""
     parser = _build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.log_level)
+    _configure_logging(args.log_level or os.environ.get("EDGEMON_LOG_LEVEL") or args.default_log_level)
     try:
         return args.handler(args)
     except EdgemonError as exc:
@@ -54,10 +54,12 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edgemon {__version__}")
     parser.add_argument(
         "--log-level",
-        default=os.environ.get("EDGEMON_LOG_LEVEL", "info"),
+        default=None,
         choices=("debug", "info", "warning", "error"),
-        help="log messages of this level and above to stderr (default: info)",
+        help="log messages of this level and above to stderr (default: $EDGEMON_LOG_LEVEL, "
+        "else warning for demo and info for the other commands)",
     )
+    parser.set_defaults(default_log_level="info")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     for add in (_add_demo, _add_train, _add_run, _add_replay, _add_watch, _add_inspect, _add_evaluate):
         add(commands)
@@ -74,7 +76,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--mqtt", default=DEFAULT_BROKER, metavar="URL", help=f"broker to publish to (default: {DEFAULT_BROKER})")
     p.add_argument("--speed", type=float, default=4.0, help="replay speed: 1 real time, 0 unpaced (default: 4)")
     p.add_argument("--out", type=Path, default=Path("edgemon-demo"), metavar="DIR", help="folder for the model and the outbox (default: ./edgemon-demo)")
-    p.set_defaults(handler=_run_demo)
+    p.set_defaults(handler=_run_demo, default_log_level="warning")
 
 
 def _add_train(commands: argparse._SubParsersAction) -> None:
@@ -135,6 +137,8 @@ def _add_replay(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="replay", help="device name in topics (default: replay)")
     p.add_argument("--sensor", default=None, help="sensor name in topics (default: the first channel, lowercase)")
     p.add_argument("--speed", type=float, default=0.0, help="1 real time, 10 ten times faster, 0 as fast as possible (default: 0)")
+    p.add_argument("--start", type=float, default=0.0, metavar="S", help="seconds into each recording where the replay starts (default: 0)")
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="seconds to replay from --start (default: to the end)")
     p.add_argument("--hop", type=int, default=None, help="samples between window starts (default: the model's hop)")
     p.add_argument("--state-dir", type=Path, default=None, metavar="DIR", help="where the outbox lives (default: $XDG_STATE_HOME/edgemon)")
     p.add_argument("--backend", choices=("auto", "onnxruntime", "numpy"), default="auto", help="model backend (default: auto)")
@@ -190,7 +194,7 @@ def _run_run(args: argparse.Namespace) -> int:
 
 def _run_replay(args: argparse.Namespace) -> int:
     from edgemon.model import load_model
-    from edgemon.replay import replay_files
+    from edgemon.replay import ReplayInput, replay_files
     from edgemon.summary import print_replay_summary
 
     model = load_model(args.model, backend=args.backend)
@@ -200,8 +204,9 @@ def _run_replay(args: argparse.Namespace) -> int:
     sink.start()
     with _stop_on_signals() as stop:
         try:
+            inputs = [ReplayInput(path, args.start, args.duration) for path in args.inputs]
             results = replay_files(
-                args.inputs, model, sink, stop, device=args.device, sensor=sensor,
+                inputs, model, sink, stop, device=args.device, sensor=sensor,
                 channels=channels, speed=args.speed, hop=args.hop,
             )
         finally:

@@ -21,9 +21,18 @@ from edgemon.model import Model
 from edgemon.pipeline import SensorPipeline
 from edgemon.sources.file import FileSource
 
-__all__ = ["FileResult", "replay_files"]
+__all__ = ["FileResult", "ReplayInput", "replay_files"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReplayInput:
+    """A recording to replay, or the segment of it from ``start`` for ``duration`` seconds."""
+
+    path: Path
+    start: float = 0.0
+    duration: float | None = None
 
 
 @dataclass
@@ -44,7 +53,7 @@ class FileResult:
 
 
 def replay_files(
-    inputs: Sequence[str | Path],
+    inputs: Sequence[str | Path | ReplayInput],
     model: Model,
     sink: StateSink,
     stop: threading.Event,
@@ -60,8 +69,9 @@ def replay_files(
 
     Parameters
     ----------
-    inputs : sequence of path-like
-        Recordings in any format :func:`edgemon.recordings.read_recording` reads.
+    inputs : sequence of path-like or ReplayInput
+        Recordings in any format :func:`edgemon.recordings.read_recording`
+        reads; a :class:`ReplayInput` selects a segment.
     model : Model
         Loaded model; files are resampled to its sample rate.
     sink : StateSink
@@ -87,15 +97,20 @@ def replay_files(
     meta = model.metadata
     channels = tuple(channels) if channels else meta.channels
     results = []
-    for path in inputs:
+    for item in inputs:
         if stop.is_set():
             break
+        if not isinstance(item, ReplayInput):
+            item = ReplayInput(Path(item))
+        path = item.path
         source = FileSource(
             path,
             channels=channels,
             sample_rate=meta.sample_rate,
             speed=speed,
             block_size=block_size,
+            start=item.start,
+            duration=item.duration,
             name=f"file {Path(path).name}",
         )
         source.open()

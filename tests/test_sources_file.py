@@ -127,3 +127,47 @@ def test_options_rejected(options, message):
     assert message in problems[0]
     with pytest.raises(ConfigError, match="file source"):
         make_source("file", options)
+
+
+@pytest.mark.parametrize(
+    ("start", "duration", "first", "last"),
+    [
+        (0.0, None, 0, 60000),
+        (1.0, None, 12000, 60000),
+        (1.0, 2.0, 12000, 36000),
+        (4.5, 10.0, 54000, 60000),
+    ],
+)
+def test_segment_selects_samples(start, duration, first, last):
+    source = FileSource(INNER_RACE, ["DE"], speed=0, block_size=4096, start=start, duration=duration)
+    blocks = replay(source)
+    expected = read_recording(INNER_RACE, channels=["DE"]).samples[first:last]
+    np.testing.assert_array_equal(np.concatenate([b.samples for b in blocks]), expected)
+    assert blocks[0].first_index == first
+    assert blocks[-1].end_index == last
+
+
+def test_segment_after_resampling_counts_output_rate():
+    source = FileSource(NORMAL, ["DE"], 12000, speed=0, block_size=50000, start=3.0)
+    blocks = replay(source)
+    assert blocks[0].first_index == 36000
+    assert sum(b.n_samples for b in blocks) == 60985 - 36000
+
+
+@pytest.mark.parametrize(
+    ("start", "duration", "match"),
+    [
+        (5.0, None, "start=5 s is at or beyond the end of the recording"),
+        (1.0, 1e-6, "duration=1e-06 s selects no samples"),
+    ],
+)
+def test_segment_out_of_range_rejected(start, duration, match):
+    with pytest.raises(SourceError, match=match):
+        FileSource(INNER_RACE, ["DE"], speed=0, start=start, duration=duration).open()
+
+
+def test_segment_options_validated():
+    problems = check_source_options("file", {"path": str(INNER_RACE), "start": -1.0, "duration": 0})
+    assert len(problems) == 2
+    assert "start" in problems[0]
+    assert "duration" in problems[1]

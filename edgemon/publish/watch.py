@@ -68,6 +68,7 @@ def run_watch(
     json_lines: bool = False,
     out: TextIO | None = None,
     stop: threading.Event,
+    ready: threading.Event | None = None,
 ) -> int:
     """Subscribe and print state messages until ``stop`` is set.
 
@@ -82,6 +83,9 @@ def run_watch(
     out : text stream, default=sys.stdout
     stop : threading.Event
         Set it (for example from a SIGINT handler) to disconnect and return.
+    ready : threading.Event, optional
+        Set once the broker has acknowledged every subscription, so a caller
+        can start publishing without missing the first messages.
 
     Returns
     -------
@@ -93,7 +97,7 @@ def run_watch(
         if name != "+":
             validate_topic_level(kind, name)
     out = out if out is not None else sys.stdout
-    watcher = _Watcher(settings, device, sensor, json_lines, out)
+    watcher = _Watcher(settings, device, sensor, json_lines, out, ready)
     backoff = Backoff(settings.reconnect_min_delay, settings.reconnect_max_delay)
     client_id = settings.client_id or f"edgemon-watch-{os.getpid()}"
     while not stop.is_set():
@@ -139,7 +143,13 @@ class _Watcher:
     """Message handling of :func:`run_watch`, called from its loop."""
 
     def __init__(
-        self, settings: MqttSettings, device: str, sensor: str, json_lines: bool, out: TextIO
+        self,
+        settings: MqttSettings,
+        device: str,
+        sensor: str,
+        json_lines: bool,
+        out: TextIO,
+        ready: threading.Event | None,
     ) -> None:
         self.prefix = settings.topic_prefix
         self.topics = [state_topic(self.prefix, device, sensor)]
@@ -149,6 +159,8 @@ class _Watcher:
         self.out = out
         self.tracker = SeqTracker()
         self.refused = False
+        self._ready = ready
+        self._acknowledged = 0
 
     def on_subscribe(
         self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: list, _props: Any
@@ -161,6 +173,9 @@ class _Watcher:
                     reason.value,
                 )
                 self.refused = True
+        self._acknowledged += 1
+        if self._ready is not None and self._acknowledged >= len(self.topics) and not self.refused:
+            self._ready.set()
 
     def on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         parsed = parse_sensor_topic(self.prefix, message.topic)

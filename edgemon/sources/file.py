@@ -55,6 +55,12 @@ class FileSource(Source):
         CSV without a ``# sample_rate=`` line).
     format : str, optional
         The file's format; default: detected from its content.
+    start : float, default=0.0
+        Seconds into the recording where the replay starts. Sample indices
+        count from the start of the recording, so ``window.start`` in the
+        published states points into the file.
+    duration : float, optional
+        Seconds to replay from ``start``; default: to the end.
     name : str, optional
         Label for logs; default ``"file NAME"``.
     clock, sleep : callable, optional
@@ -81,6 +87,10 @@ class FileSource(Source):
                help="the file's own rate in Hz, for .npy and CSV files that do not state it"),
         Option("format", (str,), None, one_of(_FORMATS),
                help="the file's format; default detected from its content"),
+        Option("start", (float,), 0.0, nonnegative,
+               help="seconds into the recording where the replay starts"),
+        Option("duration", (float,), None, positive,
+               help="seconds to replay from start; default to the end"),
     )
     live = False
 
@@ -94,6 +104,8 @@ class FileSource(Source):
         block_size: int = 1024,
         file_sample_rate: float | None = None,
         format: str | None = None,
+        start: float = 0.0,
+        duration: float | None = None,
         name: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -101,12 +113,15 @@ class FileSource(Source):
         values = self._validated({
             "path": path, "channels": channels, "sample_rate": sample_rate, "speed": speed,
             "block_size": block_size, "file_sample_rate": file_sample_rate, "format": format,
+            "start": start, "duration": duration,
         })
         self.path = Path(values["path"])
         self.speed = float(values["speed"])
         self.block_size = values["block_size"]
         self.file_sample_rate = values["file_sample_rate"]
         self.format = values["format"]
+        self.start = float(values["start"])
+        self.duration = None if values["duration"] is None else float(values["duration"])
         self.name = name or f"file {self.path.name}"
         self._requested_channels = None if channels is None else tuple(channels)
         self._requested_rate = None if sample_rate is None else float(sample_rate)
@@ -118,6 +133,7 @@ class FileSource(Source):
         self._recording_channels: tuple[str, ...] | None = None
         self._sent = 0
         self._total = 0
+        self._offset = 0
         self._start: float | None = None
 
     @classmethod
@@ -163,25 +179,48 @@ class FileSource(Source):
         except RecordingError as exc:
             raise SourceError(f"{self.name}: {exc}") from exc
 
-        self._samples = recording.samples
+        first, last = self._segment(recording.n_samples, recording.sample_rate)
+        self._samples = recording.samples[first:last]
+        self._offset = first
         self._recording_rate = recording.sample_rate
         self._recording_channels = recording.channels
         if self._requested_rate is not None:
             # resample() may reach a slightly different rate for awkward ratios.
             self._requested_rate = recording.sample_rate
         self._sent = 0
-        self._total = recording.n_samples
+        self._total = last - first
         self._start = None
         resampled = (
             f" (resampled from {original_rate:g} Hz)" if recording.sample_rate != original_rate
             else ""
         )
         pace = "unpaced" if self.speed == 0 else f"at {self.speed:g}x real time"
-        logger.info(
-            "%s: replaying %d samples of %s at %g Hz%s, %s",
-            self.name, recording.n_samples, ",".join(recording.channels),
-            recording.sample_rate, resampled, pace,
+        segment = (
+            f" from {first / recording.sample_rate:g} s" if first or last < recording.n_samples
+            else ""
         )
+        logger.info(
+            "%s: replaying %d samples of %s at %g Hz%s%s, %s",
+            self.name, self._total, ",".join(recording.channels),
+            recording.sample_rate, resampled, segment, pace,
+        )
+
+    def _segment(self, n_samples: int, rate: float) -> tuple[int, int]:
+        """Return the sample range [first, last) selected by ``start`` and ``duration``."""
+        length = n_samples / rate
+        first = round(self.start * rate)
+        if first >= n_samples:
+            raise SourceError(
+                f"{self.name}: start={self.start:g} s is at or beyond the end of the recording "
+                f"({length:g} s); choose a start below {length:g} s"
+            )
+        last = n_samples if self.duration is None else min(n_samples, first + round(self.duration * rate))
+        if last <= first:
+            raise SourceError(
+                f"{self.name}: duration={self.duration:g} s selects no samples at {rate:g} Hz; "
+                "choose a longer duration"
+            )
+        return first, last
 
     def close(self) -> None:
         if self._samples is not None:
@@ -211,7 +250,7 @@ class FileSource(Source):
             if wait > 0:
                 self._sleep(wait)
 
-        block = Block(self._samples[self._sent:stop], first_index=self._sent,
+        block = Block(self._samples[self._sent:stop], first_index=self._offset + self._sent,
                       received=self._clock())
         self._sent = stop
         return block
