@@ -20,7 +20,7 @@ from typing import TextIO
 from edgemon.data import CWRU_EXCERPT
 from edgemon.replay import ReplayInput, replay_files
 
-__all__ = ["DEMO_DEVICE", "DEMO_SENSOR", "TRAIN_SHARE", "demo_split", "run_demo"]
+__all__ = ["DEMO_DEVICE", "DEMO_SENSOR", "TRAIN_SHARE", "demo_split", "run_demo", "train_demo_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,12 @@ def run_demo(mqtt_url: str, *, out: Path, speed: float, stop: threading.Event, s
 
     say("step 1/3: train on the 0 hp records and 60 % of the normal baseline")
     train, held_out = demo_split()
-    model_path = _train(train, out / "model.onnx", stdout)
+    model_path = out / "model.onnx"
+    metadata = train_demo_model(train, model_path, progress=True)
+    stdout.write(
+        f"  model {metadata.model_id}: {metadata.algorithm}, {metadata.n_clusters} clusters, "
+        f"{len(metadata.columns)} features, {metadata.training.n_windows} training windows -> {model_path}\n"
+    )
     model = load_model(model_path)
 
     settings = MqttSettings.from_url(mqtt_url)
@@ -121,7 +126,8 @@ def run_demo(mqtt_url: str, *, out: Path, speed: float, stop: threading.Event, s
     return 130 if stop.is_set() else 0
 
 
-def _train(train, path: Path, stdout: TextIO) -> Path:
+def train_demo_model(train, path: Path, *, progress: bool = False):
+    """Train a model with the defaults of ``edgemon train`` and export it to ``path``; return its metadata."""
     from edgemon.features import FeatureExtractor
     from edgemon.training.export import export_model
     from edgemon.training.fit import train_model
@@ -131,14 +137,9 @@ def _train(train, path: Path, stdout: TextIO) -> Path:
     extractor = FeatureExtractor(DEFAULT.features, rate, DEFAULT.window, ("DE",), **DEFAULT.feature_options())
     trained = train_model(
         train, features=extractor, window=DEFAULT.window, hop=DEFAULT.hop,
-        algorithm=DEFAULT.algorithm, n_clusters=DEFAULT.n_clusters, dataset="cwru", progress=True,
+        algorithm=DEFAULT.algorithm, n_clusters=DEFAULT.n_clusters, dataset="cwru", progress=progress,
     )
-    metadata = export_model(trained, path)
-    stdout.write(
-        f"  model {metadata.model_id}: {metadata.algorithm}, {metadata.n_clusters} clusters, "
-        f"{len(metadata.columns)} features, {metadata.training.n_windows} training windows -> {path}\n"
-    )
-    return path
+    return export_model(trained, path)
 
 
 def _publish_and_watch(settings, model, state_dir: Path, watch_stop: threading.Event, stdout: TextIO):

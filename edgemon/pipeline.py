@@ -89,8 +89,10 @@ class SensorPipeline:
         self.full_scale = source.full_scale
         self._live = source.live
         self._states = StateLogic(meta.states, meta.novelty.threshold, debounce=debounce)
-        capacity = max(4 * self.window, self.window + 8 * self.hop)
+        capacity = 4 * max(self.window, self.hop)
         self.buffer = RingBuffer(capacity, len(source.channels), self.window, self.hop)
+        # After the windows are taken out, fewer than max(window, hop) samples stay pending.
+        self._chunk = capacity - max(self.window, self.hop)
         self.stats = PipelineStats()
         # Wall-clock time of sample index 0; replays count recording time from their start.
         self._epoch: datetime | None = None
@@ -100,11 +102,19 @@ class SensorPipeline:
         self.stats.blocks += 1
         self.stats.samples += len(block.samples)
         self._update_epoch(block)
-        self.buffer.push(block)
-        batch = self.buffer.pop_windows()
-        if len(batch.starts) == 0:
-            return []
-        return self._classify(batch.samples, batch.starts, batch.flags)
+        events: list[StateEvent] = []
+        # Push a large block in parts, taking the windows out after each, so
+        # the ring buffer never overwrites samples this pipeline has not seen.
+        step = self._chunk
+        for offset in range(0, len(block.samples), step):
+            part = block if len(block.samples) <= step else Block(
+                block.samples[offset : offset + step], block.first_index + offset, block.received, block.flags
+            )
+            self.buffer.push(part)
+            batch = self.buffer.pop_windows()
+            if len(batch.starts):
+                events += self._classify(batch.samples, batch.starts, batch.flags)
+        return events
 
     def _update_epoch(self, block: Block) -> None:
         if self._epoch is not None and not self._live:

@@ -37,5 +37,16 @@ def cwru_dir(shared_data: Path) -> Path:
     return shared_data / "cwru"
 
 
+@pytest.fixture(scope="session")
+def excerpt_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained with the default settings on the training split of the bundled excerpt."""
+    from edgemon.demo import demo_split, train_demo_model
+
+    path = tmp_path_factory.mktemp("excerpt-model") / "model.onnx"
+    train, _ = demo_split()
+    train_demo_model(train, path)
+    return path
+
+
 # --- Mosquitto brokers on free loopback ports (tests/brokers.py) -------------
 from brokers import broker, broker_factory, publisher_factory, tls_files  # noqa: E402, F401
