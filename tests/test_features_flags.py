@@ -139,3 +139,46 @@ def test_nonfinite_channel_isolated():
     assert np.isnan(features[1, 2]).all()
     np.testing.assert_array_equal(features[1, 0], features[0, 0])
     assert np.isfinite(features[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("names", [["all"], ["time.std", "freq.centroid"], ["freq.median"]])
+@pytest.mark.parametrize("resultant", [False, True])
+@pytest.mark.parametrize("n_windows", [1, 7, 40])
+def test_transform_with_flags_matches(names, resultant, n_windows):
+    rng = np.random.default_rng(n_windows)
+    windows = rng.normal(size=(n_windows, 128, 2))
+    kinds = [None, "constant", "nan", "inf", "saturated", "zero"]
+    for i in range(n_windows):
+        kind = kinds[i % len(kinds)]
+        if kind == "constant":
+            windows[i, :, i % 2] = 1.5
+        elif kind == "nan":
+            windows[i, 3, 1] = np.nan
+        elif kind == "inf":
+            windows[i, 9, 0] = -np.inf
+        elif kind == "saturated":
+            windows[i, 17, 1] = 8.0
+        elif kind == "zero":
+            windows[i] = 0.0
+    extractor = FeatureExtractor(names, 12000.0, 128, ("x", "y"), resultant=resultant)
+    for full_scale in (None, 8.0):
+        features, flags = extractor.transform_with_flags(windows, full_scale=full_scale)
+        np.testing.assert_array_equal(features, extractor.transform(windows))
+        np.testing.assert_array_equal(flags, window_flags(windows, full_scale=full_scale))
+        assert flags.dtype == np.uint8
+
+
+def test_transform_with_flags_integer_samples():
+    windows = np.zeros((3, 64), dtype=np.int16)
+    windows[1] = np.arange(64)
+    windows[2, 5] = 32767
+    extractor = FeatureExtractor(["time.median"], 1000.0, 64)
+    features, flags = extractor.transform_with_flags(windows, full_scale=32767)
+    np.testing.assert_array_equal(flags, window_flags(windows, full_scale=32767))
+    assert flags.tolist() == [CONSTANT, 0, SATURATED]
+
+
+def test_transform_with_flags_rejects_full_scale():
+    extractor = FeatureExtractor(["time.median"], 1000.0, 64)
+    with pytest.raises(ConfigError, match="full_scale must be a positive number"):
+        extractor.transform_with_flags(np.zeros((1, 64)), full_scale=-1.0)

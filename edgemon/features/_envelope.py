@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgemon.features._spectrum import Band, format_number, hann, single_sided_factors
+from edgemon.features._stats import SampleStatistics
 from edgemon.features._workspace import Workspace, cached_attribute
 
 __all__ = ["DefectFrequency", "Envelope", "EnvelopePlan", "EnvelopeSettings"]
@@ -140,21 +141,22 @@ class Envelope:
 
     Parameters
     ----------
-    deviations : ndarray of shape (n_rows, window), float64
-        Samples with each row's mean removed.
+    samples : SampleStatistics
+        Statistics of the samples, whose ``deviations`` (mean removed) are
+        demodulated.
     plan : EnvelopePlan
     workspace : Workspace
     """
 
-    def __init__(self, deviations: np.ndarray, plan: EnvelopePlan, workspace: Workspace) -> None:
-        self._deviations = deviations
+    def __init__(self, samples: SampleStatistics, plan: EnvelopePlan, workspace: Workspace) -> None:
+        self._samples = samples
         self._plan = plan
         self._workspace = workspace
 
     @cached_attribute
     def amplitude(self) -> np.ndarray:
         """Amplitude spectrum of the envelope, shape (n_rows, n_bins), unit of the samples."""
-        return envelope_spectrum(self._deviations, self._plan, self._workspace)
+        return envelope_spectrum(self._samples.deviations, self._plan, self._workspace)
 
     def level(self, target: DefectFrequency) -> np.ndarray:
         """Largest envelope-spectrum amplitude near ``target``, shape (n_rows,)."""

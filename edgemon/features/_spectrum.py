@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from edgemon.features._stats import ratio
+from edgemon.features._stats import SampleStatistics, ratio
 from edgemon.features._workspace import Workspace, cached_attribute
 
 __all__ = ["Band", "SpectrumPlan", "Spectrum", "hann"]
@@ -108,21 +108,22 @@ class Spectrum:
 
     Parameters
     ----------
-    deviations : ndarray of shape (n_rows, window), float64
-        Samples with each row's mean removed.
+    samples : SampleStatistics
+        Statistics of the samples, whose ``deviations`` (mean removed) are
+        transformed.
     plan : SpectrumPlan
     workspace : Workspace
     """
 
-    def __init__(self, deviations: np.ndarray, plan: SpectrumPlan, workspace: Workspace) -> None:
-        self._deviations = deviations
+    def __init__(self, samples: SampleStatistics, plan: SpectrumPlan, workspace: Workspace) -> None:
+        self._samples = samples
         self._plan = plan
         self._workspace = workspace
 
     @cached_attribute
     def amplitude(self) -> np.ndarray:
         """Single-sided amplitude spectrum, shape (n_rows, n_bins), unit of the samples."""
-        return amplitude_spectrum(self._deviations, self._plan, self._workspace)
+        return amplitude_spectrum(self._samples.deviations, self._plan, self._workspace)
 
     @cached_attribute
     def centroid(self) -> np.ndarray:

@@ -16,6 +16,8 @@ get skewness and kurtosis 0 instead of 0/0.
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -37,6 +39,14 @@ def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     such rows give 0 instead of 0/0.
     """
     return numerator / np.maximum(denominator, _TINY)
+
+
+@functools.lru_cache(maxsize=16)
+def _counts(lengths: tuple[int, ...]) -> np.ndarray:
+    """Return the values per row of each set as a read-only column, shape (n_sets, 1)."""
+    counts = np.array(lengths, dtype=np.float64)[:, np.newaxis]
+    counts.setflags(write=False)
+    return counts
 
 
 class SampleStatistics:
@@ -76,7 +86,9 @@ class SampleStatistics:
         self._prefix = prefix
         self.nonnegative = nonnegative
         self._moment_group: StatisticsGroup | None = None
+        self._moment_slot = 0
         self._order_group: StatisticsGroup | None = None
+        self._order_slot = 0
 
     @cached_attribute
     def values(self) -> np.ndarray:
@@ -136,17 +148,19 @@ class SampleStatistics:
     def minimum(self) -> np.ndarray:
         """Smallest value, shape (n_rows,)."""
         if self._order_group is not None:
-            return self._order_group.order_statistic(self, "min")
+            return self._order_group.order_statistics["min"][self._order_slot]
         return np.minimum.reduce(self.values, axis=1)
 
     @cached_attribute
     def maximum(self) -> np.ndarray:
         """Largest value, shape (n_rows,)."""
         if self._order_group is not None:
-            return self._order_group.order_statistic(self, "max")
+            return self._order_group.order_statistics["max"][self._order_slot]
         return np.maximum.reduce(self.values, axis=1)
 
     # -- from the group -------------------------------------------------------
+    # Plain properties with the group's cached results: a single window pays
+    # for every Python-level call.
 
     def _moments(self) -> StatisticsGroup:
         if self._moment_group is None:
@@ -161,33 +175,33 @@ class SampleStatistics:
     @property
     def variance(self) -> np.ndarray:
         """Second central moment ``m2`` (ddof 0), shape (n_rows,)."""
-        return self._moments().moment(self, "variance")
+        return (self._moment_group or self._moments()).second_moments["variance"][self._moment_slot]
 
     @property
     def std(self) -> np.ndarray:
         """Standard deviation ``sqrt(m2)`` (ddof 0), shape (n_rows,)."""
-        return self._moments().moment(self, "std")
+        return (self._moment_group or self._moments()).second_moments["std"][self._moment_slot]
 
     @property
     def skewness(self) -> np.ndarray:
         """``m3 / m2**1.5``, 0 where ``m2`` is 0; shape (n_rows,)."""
-        return self._moments().moment(self, "skewness")
+        return (self._moment_group or self._moments()).higher_moments["skewness"][self._moment_slot]
 
     @property
     def kurtosis(self) -> np.ndarray:
         """Fisher (excess) kurtosis ``m4 / m2**2 - 3``, 0 where ``m2`` is 0; shape (n_rows,)."""
-        return self._moments().moment(self, "kurtosis")
+        return (self._moment_group or self._moments()).higher_moments["kurtosis"][self._moment_slot]
 
     @property
     def median(self) -> np.ndarray:
         """Median, shape (n_rows,)."""
-        return self._order().order_statistic(self, "median")
+        return (self._order_group or self._order()).order_statistics["median"][self._order_slot]
 
     @property
     def iqr(self) -> np.ndarray:
         """Interquartile range ``q75 - q25``, shape (n_rows,)."""
-        group = self._order()
-        return group.order_statistic(self, "q75") - group.order_statistic(self, "q25")
+        statistics = (self._order_group or self._order()).order_statistics
+        return statistics["q75"][self._order_slot] - statistics["q25"][self._order_slot]
 
 
 class StatisticsGroup:
@@ -210,33 +224,28 @@ class StatisticsGroup:
         order: Sequence[SampleStatistics] = (),
         workspace: Workspace | None = None,
     ) -> None:
-        self._moment_sets = list(moments)
-        self._order_sets = list(order)
-        self._moment_index = {id(s): i for i, s in enumerate(self._moment_sets)}
-        self._order_index = {id(s): i for i, s in enumerate(self._order_sets)}
-        for member in self._moment_sets:
+        # The sets hold the group and the group holds weak references to
+        # them, so that a batch is freed by reference counting as soon as it
+        # is done, without waiting for the cycle collector.
+        self._moment_sets = [weakref.proxy(member) for member in moments]
+        self._order_sets = [weakref.proxy(member) for member in order]
+        for slot, member in enumerate(moments):
             member._moment_group = self
-        for member in self._order_sets:
+            member._moment_slot = slot
+        for slot, member in enumerate(order):
             member._order_group = self
+            member._order_slot = slot
         if workspace is None:
-            workspace = (self._moment_sets or self._order_sets)[0]._workspace
+            workspace = [*moments, *order][0]._workspace
         self._workspace = workspace
-
-    def moment(self, member: SampleStatistics, name: str) -> np.ndarray:
-        """Return ``"variance"``, ``"std"``, ``"skewness"`` or ``"kurtosis"`` of one set."""
-        source = self._higher_moments if name in ("skewness", "kurtosis") else self._second_moments
-        return source[name][self._moment_index[id(member)]]
-
-    def order_statistic(self, member: SampleStatistics, name: str) -> np.ndarray:
-        """Return ``"q25"``, ``"median"``, ``"q75"``, ``"min"`` or ``"max"`` of one set."""
-        return self._order_statistics[name][self._order_index[id(member)]]
 
     @cached_attribute
     def _counts(self) -> np.ndarray:
-        return np.array([[s.n_values] for s in self._moment_sets], dtype=np.float64)
+        return _counts(tuple(s.n_values for s in self._moment_sets))
 
     @cached_attribute
-    def _second_moments(self) -> dict[str, np.ndarray]:
+    def second_moments(self) -> dict[str, np.ndarray]:
+        """``"variance"`` and ``"std"`` of every set, each of shape (n_sets, n_rows)."""
         sets = self._moment_sets
         sums = np.empty((len(sets), sets[0].values.shape[0]))
         for i, member in enumerate(sets):
@@ -245,7 +254,8 @@ class StatisticsGroup:
         return {"variance": variance, "std": np.sqrt(variance)}
 
     @cached_attribute
-    def _higher_moments(self) -> dict[str, np.ndarray]:
+    def higher_moments(self) -> dict[str, np.ndarray]:
+        """``"skewness"`` and ``"kurtosis"`` of every set, each of shape (n_sets, n_rows)."""
         sets = self._moment_sets
         sums = np.empty((2, len(sets), sets[0].values.shape[0]))
         for i, member in enumerate(sets):
@@ -253,7 +263,7 @@ class StatisticsGroup:
             np.vecdot(squared, member.deviations, out=sums[0, i])
             np.vecdot(squared, squared, out=sums[1, i])
         sums /= self._counts
-        second = self._second_moments
+        second = self.second_moments
         variance = second["variance"]
         variance_squared = variance * variance
         return {
@@ -264,7 +274,8 @@ class StatisticsGroup:
         }
 
     @cached_attribute
-    def _order_statistics(self) -> dict[str, np.ndarray]:
+    def order_statistics(self) -> dict[str, np.ndarray]:
+        """Quartiles, median and extremes of every set, each of shape (n_sets, n_rows)."""
         return order_statistics(
             [(member.values, member.nonnegative) for member in self._order_sets], self._workspace
         )

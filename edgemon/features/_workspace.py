@@ -27,27 +27,39 @@ class Workspace:
     """
 
     def __init__(self) -> None:
-        self._arrays: dict[tuple[str, tuple[int, ...], np.dtype], np.ndarray] = {}
+        self._buffers: dict[tuple[str, tuple[int, ...], type], np.ndarray] = {}
+        # Views by exact shape, so that a steady batch size costs one lookup.
+        self._views: dict[tuple[str, tuple[int, ...], type], np.ndarray] = {}
 
-    def array(
-        self, name: str, shape: tuple[int, ...], dtype: type = np.float64
-    ) -> np.ndarray:
+    def array(self, name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
         """Return a C-contiguous scratch array of ``shape`` whose contents are undefined."""
-        key = (name, shape[1:], np.dtype(dtype))
-        buffer = self._arrays.get(key)
+        view = self._views.get((name, shape, dtype))
+        if view is None:
+            view = self._new_view(name, shape, dtype)
+        return view
+
+    def _new_view(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        key = (name, shape[1:], dtype)
+        buffer = self._buffers.get(key)
         if buffer is None or buffer.shape[0] < shape[0]:
             buffer = np.empty(shape, dtype=dtype)
-            self._arrays[key] = buffer
-        return buffer[: shape[0]]
+            self._buffers[key] = buffer
+            # Views of the old buffer would keep it alive; forget them.
+            for stale in [k for k in self._views if (k[0], k[1][1:], k[2]) == key]:
+                del self._views[stale]
+        view = buffer[: shape[0]]
+        self._views[(name, shape, dtype)] = view
+        return view
 
     @property
     def nbytes(self) -> int:
         """Bytes held by all scratch arrays together."""
-        return sum(buffer.nbytes for buffer in self._arrays.values())
+        return sum(buffer.nbytes for buffer in self._buffers.values())
 
     def clear(self) -> None:
         """Release every scratch array."""
-        self._arrays.clear()
+        self._buffers.clear()
+        self._views.clear()
 
 
 class cached_attribute(Generic[T]):  # noqa: N801 - named like functools.cached_property

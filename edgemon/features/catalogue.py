@@ -22,6 +22,8 @@ to the tables below; its ``compute`` receives the batch's shared statistics
 from __future__ import annotations
 
 import difflib
+import functools
+import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ import numpy as np
 from edgemon.errors import ConfigError
 from edgemon.features._envelope import DefectFrequency
 from edgemon.features._spectrum import Band
-from edgemon.features._stats import SampleStatistics, ratio
+from edgemon.features._stats import ratio
 
 __all__ = [
     "ALIASES",
@@ -109,14 +111,14 @@ class FeatureFamily:
 
 # -- the study's six statistics, in the time and the frequency domain ---------
 
-_STATISTICS: dict[str, tuple[str, str, Callable[[SampleStatistics], np.ndarray]]] = {
-    # name: (unit, definition, kernel)
-    "mean": ("g", "sum(x) / n", lambda s: s.mean),
-    "median": ("g", "50th percentile, linear interpolation", lambda s: s.median),
-    "std": ("g", "sqrt(m2), m2 = sum((x - mean)**2) / n (ddof 0)", lambda s: s.std),
-    "iqr": ("g", "75th minus 25th percentile, linear interpolation", lambda s: s.iqr),
-    "skewness": ("1", "m3 / m2**1.5 (biased); 0 when m2 = 0", lambda s: s.skewness),
-    "kurtosis": ("1", "m4 / m2**2 - 3 (Fisher, biased); 0 when m2 = 0", lambda s: s.kurtosis),
+_STATISTICS: dict[str, tuple[str, str]] = {
+    # name: (unit, definition); each is an attribute of SampleStatistics.
+    "mean": ("g", "sum(x) / n"),
+    "median": ("g", "50th percentile, linear interpolation"),
+    "std": ("g", "sqrt(m2), m2 = sum((x - mean)**2) / n (ddof 0)"),
+    "iqr": ("g", "75th minus 25th percentile, linear interpolation"),
+    "skewness": ("1", "m3 / m2**1.5 (biased); 0 when m2 = 0"),
+    "kurtosis": ("1", "m4 / m2**2 - 3 (Fisher, biased); 0 when m2 = 0"),
 }
 _ORDER_STATISTICS = {"median", "iqr"}
 
@@ -129,25 +131,22 @@ GROUPS: dict[str, tuple[str, ...]] = {
 GROUPS["all"] = GROUPS["averaging"] + GROUPS["variance"] + GROUPS["shape"]
 
 
-def _statistic_features(domain: str, statistics: Callable[[Any], SampleStatistics]) -> list[Feature]:
+def _statistic_features(domain: str, statistics: str) -> list[Feature]:
+    """Return the six statistics of the batch's sample set ``statistics`` (``batch.<statistics>``).
+
+    ``attrgetter`` reads ``batch.time.mean`` without a Python-level call,
+    which matters when a single window is transformed.
+    """
     return [
         Feature(
             f"{domain}.{name}",
             unit,
             definition,
-            lambda batch, kernel=kernel: kernel(statistics(batch)),
+            operator.attrgetter(f"{statistics}.{name}"),
             order_statistics=name in _ORDER_STATISTICS,
         )
-        for name, (unit, definition, kernel) in _STATISTICS.items()
+        for name, (unit, definition) in _STATISTICS.items()
     ]
-
-
-def _time(batch: Any) -> SampleStatistics:
-    return batch.time
-
-
-def _amplitudes(batch: Any) -> SampleStatistics:
-    return batch.amplitudes
 
 
 # -- condition indicators in the time domain ----------------------------------
@@ -178,8 +177,8 @@ def _clearance_factor(batch: Any) -> np.ndarray:
 
 
 _INDICATORS = [
-    Feature("time.rms_ac", "g", "sqrt(mean(d**2)), d = x - mean (equals time.std)", lambda b: b.time.std),
-    Feature("time.rms", "g", "sqrt(mean(x**2)), offset included", lambda b: b.time.rms),
+    Feature("time.rms_ac", "g", "sqrt(mean(d**2)), d = x - mean (equals time.std)", operator.attrgetter("time.std")),
+    Feature("time.rms", "g", "sqrt(mean(x**2)), offset included", operator.attrgetter("time.rms")),
     Feature("time.peak", "g", "max(|d|)", _peak),
     Feature("time.peak_to_peak", "g", "max(x) - min(x)", lambda b: b.time.maximum - b.time.minimum),
     Feature("time.crest_factor", "1", "max(|d|) / sqrt(mean(d**2)); 0 when constant", _crest_factor),
@@ -198,7 +197,7 @@ _SPECTRAL = [
         "freq.centroid",
         "Hz",
         "sum(f_k A_k) / sum(A_k); 0 for a zero spectrum",
-        lambda b: b.spectrum.centroid,
+        operator.attrgetter("spectrum.centroid"),
     ),
 ]
 
@@ -206,9 +205,9 @@ _SPECTRAL = [
 FEATURES: dict[str, Feature] = {
     feature.name: feature
     for feature in (
-        _statistic_features("time", _time)
+        _statistic_features("time", "time")
         + _INDICATORS
-        + _statistic_features("freq", _amplitudes)
+        + _statistic_features("freq", "amplitudes")
         + _SPECTRAL
     )
 }
@@ -277,25 +276,23 @@ _PARAMETRISED = re.compile(r"([a-z_.]+)\[(.*)\]")
 
 @dataclass(frozen=True)
 class ResolvedName:
-    """A canonical feature name with what computes it."""
+    """A canonical feature name with what computes it.
+
+    ``compute(batch)`` returns the feature for every row of the batch,
+    shape (n_rows,).
+    """
 
     name: str
-    feature: Feature | None
-    family: FeatureFamily | None = None
+    compute: Callable[[Any], np.ndarray]
+    feature: Feature | None = None
     parameter: Any = None
-
-    def compute(self, batch: Any) -> np.ndarray:
-        """Return this feature for every row of ``batch``, shape (n_rows,)."""
-        if self.feature is not None:
-            return self.feature.compute(batch)
-        return self.family.compute(batch, self.parameter)
 
 
 def resolve(name: str) -> ResolvedName:
     """Resolve one canonical or bracketed feature name; raise ``ConfigError`` if unknown."""
     feature = FEATURES.get(name)
     if feature is not None:
-        return ResolvedName(name, feature)
+        return ResolvedName(name, feature.compute, feature=feature)
 
     match = _PARAMETRISED.fullmatch(name)
     family = FEATURE_FAMILIES.get(match[1]) if match else None
@@ -305,7 +302,12 @@ def resolve(name: str) -> ResolvedName:
         parameter = family.parse(match[2])
     except ValueError as error:
         raise ConfigError(f"invalid feature name {name!r}: {error}") from error
-    return ResolvedName(f"{family.prefix}[{parameter}]", None, family, parameter)
+    compute = functools.partial(_compute_family, family.compute, parameter)
+    return ResolvedName(f"{family.prefix}[{parameter}]", compute, parameter=parameter)
+
+
+def _compute_family(compute: Callable[[Any, Any], np.ndarray], parameter: Any, batch: Any) -> np.ndarray:
+    return compute(batch, parameter)
 
 
 def _unknown_name_message(name: str) -> str:

@@ -35,6 +35,7 @@ from edgemon.features._validation import (
 )
 from edgemon.features._workspace import Workspace, cached_attribute
 from edgemon.features.catalogue import expand_names, resolve
+from edgemon.features.flags import check_full_scale, flags_from_extremes
 
 __all__ = ["FeatureExtractor", "extract"]
 
@@ -282,17 +283,50 @@ class FeatureExtractor:
         n_windows = samples.shape[0]
         if n_windows == 0:
             return np.empty((0, self.n_features))
-        rows = self._rows(samples)
-        batch = _Batch(rows, self)
+        return self._compute(_Batch(self._rows(samples), self), n_windows)
 
-        features = np.empty((rows.shape[0], len(self._computes)))
+    def transform_with_flags(
+        self, windows: np.ndarray, *, full_scale: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Compute the features and the window flags of each window in one pass.
+
+        Returns the same as ``(self.transform(windows), window_flags(windows,
+        full_scale=full_scale))``, for less: the flags come from the extremes
+        and means that the features need anyway.  The daemon calls this for
+        every window.
+
+        Parameters
+        ----------
+        windows : array-like of shape (n_windows, window) or (n_windows, window, n_channels)
+        full_scale : float, optional
+            As for :func:`~edgemon.features.window_flags`.
+
+        Returns
+        -------
+        features : ndarray of shape (n_windows, n_features), float64
+        flags : ndarray of shape (n_windows,), uint8
+        """
+        check_full_scale(full_scale)
+        samples = check_windows(windows, self.window, len(self.channels))
+        if samples.shape[0] == 0:
+            return np.empty((0, self.n_features)), np.empty(0, dtype=np.uint8)
+        batch = _Batch(self._rows(samples), self)
+        features = self._compute(batch, samples.shape[0])
+        channels = (samples.shape[0], len(self.row_channels))
+        n_channels = len(self.channels)
+        highest = batch.time.maximum.reshape(channels)[:, :n_channels]
+        lowest = batch.time.minimum.reshape(channels)[:, :n_channels]
+        return features, flags_from_extremes(highest, lowest, full_scale)
+
+    def _compute(self, batch: _Batch, n_windows: int) -> np.ndarray:
+        """Evaluate every feature of ``batch``; NaN for the rows holding NaN or Inf."""
         with np.errstate(all="ignore"):
-            for column, compute in enumerate(self._computes):
-                features[:, column] = compute(batch)
+            # (n_features, n_rows), then one transposing copy.
+            columns = np.array([compute(batch) for compute in self._computes])
             nonfinite = ~np.isfinite(batch.time.mean)
-        if nonfinite.any():
-            features[nonfinite] = np.nan
-        return features.reshape(n_windows, self.n_features)
+        if np.logical_or.reduce(nonfinite):
+            columns[:, nonfinite] = np.nan
+        return columns.T.reshape(n_windows, self.n_features)
 
     def _rows(self, samples: np.ndarray) -> np.ndarray:
         """Return the samples as float64 rows of shape (n_windows * R, window), window-major."""
@@ -327,31 +361,25 @@ class _Batch:
 
     ``time`` holds the statistics of the samples and ``amplitudes`` those of
     the amplitude spectrum; the two share one :class:`StatisticsGroup`.
+    Nothing here refers back to the batch, so it is freed by reference
+    counting as soon as ``transform`` returns.
     """
 
     def __init__(self, rows: np.ndarray, extractor: FeatureExtractor) -> None:
-        self._extractor = extractor
         workspace = extractor._workspace
         self.time = SampleStatistics(rows, workspace, "samples.")
+        spectrum = self.spectrum = Spectrum(self.time, extractor._spectrum_plan, workspace)
         self.amplitudes = SampleStatistics(
-            lambda: self.spectrum.amplitude, workspace, "amplitudes.", nonnegative=True
+            lambda: spectrum.amplitude, workspace, "amplitudes.", nonnegative=True
         )
+        if extractor._envelope_plan is not None:
+            self.envelope = Envelope(self.time, extractor._envelope_plan, workspace)
         domains = {"time": self.time, "freq": self.amplitudes}
         StatisticsGroup(
             moments=[domains[name] for name in extractor._moment_domains],
             order=[domains[name] for name in extractor._order_domains],
             workspace=workspace,
         )
-
-    @cached_attribute
-    def spectrum(self) -> Spectrum:
-        extractor = self._extractor
-        return Spectrum(self.time.deviations, extractor._spectrum_plan, extractor._workspace)
-
-    @cached_attribute
-    def envelope(self) -> Envelope:
-        extractor = self._extractor
-        return Envelope(self.time.deviations, extractor._envelope_plan, extractor._workspace)
 
 
 def extract(

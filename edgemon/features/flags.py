@@ -20,14 +20,10 @@ import numpy as np
 from edgemon.errors import ConfigError
 from edgemon.flags import WindowFlag
 
-__all__ = ["CONSTANT_RTOL", "window_flags"]
+__all__ = ["CONSTANT_RTOL", "check_full_scale", "flags_from_extremes", "window_flags"]
 
 #: Peak-to-peak range, relative to the largest magnitude, at or below which a channel is constant.
 CONSTANT_RTOL = 1e-9
-
-_BITS = np.array(
-    [WindowFlag.NONFINITE, WindowFlag.CONSTANT, WindowFlag.SATURATED], dtype=np.uint8
-)
 
 
 def window_flags(windows: Any, *, full_scale: float | None = None) -> np.ndarray:
@@ -62,34 +58,65 @@ def window_flags(windows: Any, *, full_scale: float | None = None) -> np.ndarray
     samples = np.asarray(windows)
     if samples.dtype.kind not in "iuf":
         raise ConfigError(f"windows must hold real numbers (integer or float), got dtype {samples.dtype}")
-    if samples.ndim == 3 and samples.shape[2] == 1:
-        samples = samples[:, :, 0]
-    if samples.ndim not in (2, 3):
+    if samples.ndim == 2:
+        samples = samples[:, :, np.newaxis]
+    if samples.ndim != 3:
         raise ConfigError(
             "windows must have shape (n_windows, n_samples) or "
             f"(n_windows, n_samples, n_channels), got {samples.shape}"
         )
     if samples.shape[1] == 0:
         raise ConfigError(f"windows must hold at least one sample, got shape {samples.shape}")
+    check_full_scale(full_scale)
+
+    # NaN propagates through maximum and minimum, so the extremes reveal it.
+    highest = np.maximum.reduce(samples, axis=1).astype(np.float64, copy=False)
+    lowest = np.minimum.reduce(samples, axis=1).astype(np.float64, copy=False)
+    return flags_from_extremes(highest, lowest, full_scale)
+
+
+def check_full_scale(full_scale: Any) -> None:
+    """Raise ConfigError unless ``full_scale`` is None or a positive, finite number."""
     if full_scale is not None and not (
-        isinstance(full_scale, int | float) and math.isfinite(full_scale) and full_scale > 0
+        isinstance(full_scale, int | float)
+        and not isinstance(full_scale, bool)
+        and math.isfinite(full_scale)
+        and full_scale > 0
     ):
         raise ConfigError(f"full_scale must be a positive number or None, got {full_scale!r}")
 
-    # extremes[0] and [1] are each channel's maximum and minimum, shape
-    # (n_windows,) or (n_windows, n_channels).  NaN propagates through both.
-    extremes = np.stack(
-        [np.maximum.reduce(samples, axis=1), np.minimum.reduce(samples, axis=1)]
-    ).astype(np.float64, copy=False)
-    channel_axes = tuple(range(1, extremes.ndim - 1))
-    finite = np.isfinite(extremes).all(axis=0)
-    magnitude = np.abs(extremes).max(axis=0)
-    with np.errstate(invalid="ignore"):
-        constant = finite & (extremes[0] - extremes[1] <= CONSTANT_RTOL * magnitude)
-        saturated = finite & (magnitude >= (np.inf if full_scale is None else full_scale))
 
-    # One bit-plane per flag, combined in one weighted sum.
-    planes = np.stack([~finite, constant, saturated], axis=-1)
-    if channel_axes:
-        planes = planes.any(axis=1)
-    return planes.astype(np.uint8) @ _BITS
+def flags_from_extremes(
+    highest: np.ndarray, lowest: np.ndarray, full_scale: float | None
+) -> np.ndarray:
+    """Compute window flags from each channel's largest and smallest sample.
+
+    Parameters
+    ----------
+    highest, lowest : ndarray of shape (n_windows, n_channels), float64
+        Maximum and minimum of each channel of each window; NaN where the
+        channel holds NaN.
+    full_scale : float or None
+        As for :func:`window_flags`.
+
+    Returns
+    -------
+    ndarray of shape (n_windows,), uint8
+    """
+    # The range is finite exactly when both extremes are (short of overflow
+    # beyond 1.8e308), and max(|highest|, |lowest|) = max(highest, -lowest)
+    # because highest >= lowest.
+    with np.errstate(invalid="ignore"):  # inf - inf
+        spread = highest - lowest
+    finite = np.isfinite(spread)
+    magnitude = np.maximum(highest, np.negative(lowest))
+    constant = spread <= CONSTANT_RTOL * magnitude
+    constant &= finite
+    # Reductions through the ufuncs: ndarray.any and .all add a Python layer.
+    flags = np.logical_or.reduce(constant, axis=1) * np.uint8(WindowFlag.CONSTANT)
+    flags |= np.logical_not(np.logical_and.reduce(finite, axis=1)) * np.uint8(WindowFlag.NONFINITE)
+    if full_scale is not None:
+        saturated = magnitude >= full_scale
+        saturated &= finite
+        flags |= np.logical_or.reduce(saturated, axis=1) * np.uint8(WindowFlag.SATURATED)
+    return flags
