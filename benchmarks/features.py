@@ -8,9 +8,9 @@ alias, 12 features per window):
 - ``batch 64`` and ``batch 1``: ``FeatureExtractor.transform`` on 64 windows
   at once and on one window at a time;
 - ``daemon, per window``: what the daemon's processing stage needs for each
-  window that a block completes, features and flags of an array of shape
-  (1, window, 1), through ``transform_with_flags``; and the same through
-  separate ``window_flags`` and ``transform`` calls;
+  window that a block completes, which is the features and flags of an
+  array of shape (1, window, 1), from ``transform_with_flags``.  ``daemon,
+  separate flags`` gets the same from ``window_flags`` and ``transform``;
 - ``naive loop``: numpy and ``scipy.stats`` on one window at a time;
 - ``floor``: one numpy pass (``sum``) plus one ``rfft`` over the same 64 windows.
 
@@ -62,7 +62,10 @@ def load_windows(n_windows: int, window: int, data: Path | None) -> tuple[np.nda
         hop = window // 2
         needed = (n_windows - 1) * hop + window
         if signal.size < needed:
-            raise SystemExit(f"{path} holds {signal.size} samples, fewer than the {needed} needed")
+            raise SystemExit(
+                f"{path} has {signal.size} samples, but {n_windows} windows need {needed}; "
+                "lower --batch or --window"
+            )
         starts = np.arange(n_windows) * hop
         windows = signal[starts[:, np.newaxis] + np.arange(window)]
         return windows, recording.sample_rate, f"CWRU {CWRU_FILE}, drive-end channel, hop {hop}"
@@ -141,7 +144,9 @@ def machine_description() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--window", type=int, default=2048, help="samples per window (default 2048)")
+    parser.add_argument(
+        "--window", type=int, default=2048, help="samples per window (default 2048)"
+    )
     parser.add_argument("--batch", type=int, default=64, help="windows per batch (default 64)")
     parser.add_argument("--rounds", type=int, default=40, help="interleaved rounds (default 40)")
     parser.add_argument(
@@ -167,8 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     windows, sample_rate, description = load_windows(args.batch, args.window, args.data)
     extractor = FeatureExtractor("all", sample_rate, args.window)
     full = FeatureExtractor(
-        ["time.all", "time.rms", "time.peak", "time.crest_factor", "freq.all", "freq.centroid",
-         "band.rms[0-1000]", "band.rms[1000-3000]", "band.rms[3000-6000]"],
+        [
+            "time.all",
+            "time.rms",
+            "time.peak",
+            "time.crest_factor",
+            "freq.all",
+            "freq.centroid",
+            "band.rms[0-1000]",
+            "band.rms[1000-3000]",
+            "band.rms[3000-6000]",
+        ],
         sample_rate,
         args.window,
     )
@@ -228,15 +242,13 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"machine: {machine_description()}")
     print(f"data: {description}, {args.window} samples per window at {sample_rate:g} Hz")
-    print(
-        f"rounds: {args.rounds}; {args.clock} time in microseconds per window (median, IQR)\n"
-    )
+    print(f"rounds: {args.rounds}; {args.clock} time in microseconds per window (median, IQR)\n")
     print("| case | median µs/window | IQR µs/window | x faster than naive | x floor |")
     print("|---|---:|---:|---:|---:|")
     for name, values in per_window.items():
         q1, median, q3 = quartiles(values)
         print(
-            f"| {name} | {median:.1f} | {q1:.1f}–{q3:.1f} | "
+            f"| {name} | {median:.1f} | {q1:.1f} to {q3:.1f} | "
             f"{medians['naive loop'] / median:.1f} | {median / medians['floor']:.2f} |"
         )
 

@@ -76,7 +76,11 @@ def test_band_at_nyquist_accepted():
         (["time.std"], {"band": (2000, 2005)}, r"narrower than two FFT bins"),
         (["time.std"], {"band": (2000, 5000), "shaft_hz": -1}, r"shaft_hz must be a positive"),
         (["time.std"], {"band": (2000, 5000), "tolerance": 0.7}, r"tolerance must be a fraction"),
-        (["time.std"], {"band": (2000, 5000), "speed": 3}, r"unknown envelope settings \['speed'\]"),
+        (
+            ["time.std"],
+            {"band": (2000, 5000), "speed": 3},
+            r"unknown envelope settings \['speed'\]",
+        ),
         (["time.std"], {"shaft_hz": 30}, r"envelope settings need a band"),
         (["time.std"], {"band": (2000, 5000), "targets": "3x"}, r"targets must be a list"),
         (["time.std"], {"band": (2000, 5000), "targets": ["3"]}, r"invalid envelope target"),
@@ -202,12 +206,19 @@ def test_extract_rejects_bad_shape():
 
 @pytest.mark.parametrize(
     "module",
-    ["edgemon.features", "edgemon.features.catalogue", "edgemon.features.extractor", "edgemon.features.flags"],
+    [
+        "edgemon.features",
+        "edgemon.features.catalogue",
+        "edgemon.features.extractor",
+        "edgemon.features.flags",
+    ],
 )
 def test_docstring_examples(module):
     import doctest
     import importlib
 
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(
+        importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE
+    )
     assert result.attempted > 0
     assert result.failed == 0

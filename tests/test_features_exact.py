@@ -138,7 +138,7 @@ def random_windows(kind: str, n_windows: int, n_samples: int, seed: int = 0) -> 
 
 @pytest.fixture(scope="module")
 def cwru_windows(cwru_dir) -> np.ndarray:
-    """64 windows of 2048 samples, overlapping by half, of the DE and FE channels of a fault record."""
+    """Return 64 half-overlapping windows of 2048 samples, channels DE and FE, of record 198."""
     from edgemon.recordings import read_recording
 
     recording = read_recording(cwru_dir / "12k_Drive_End_OR014@6_1_198.mat", channels=("DE", "FE"))
@@ -202,9 +202,7 @@ def test_envelope_levels_real_windows(cwru_windows):
     names = ["env.level[3.5848x]", "env.level[1x]", "env.level[250Hz]"]
     features = extract(windows, SAMPLE_RATE, names, envelope=envelope)
     for column, frequency in enumerate([3.5848 * shaft_hz, shaft_hz, 250.0]):
-        expected = [
-            envelope_level(w, (2000, 5000), frequency, 0.02, SAMPLE_RATE) for w in windows
-        ]
+        expected = [envelope_level(w, (2000, 5000), frequency, 0.02, SAMPLE_RATE) for w in windows]
         np.testing.assert_allclose(features[:, column], expected, rtol=RTOL, err_msg=names[column])
 
 
@@ -236,7 +234,12 @@ def test_channel_major_columns():
     extractor = FeatureExtractor(names, SAMPLE_RATE, 512, ("x", "y", "z"))
     features = extractor.transform(windows)
     assert extractor.columns == (
-        "x:time.std", "x:freq.median", "y:time.std", "y:freq.median", "z:time.std", "z:freq.median",
+        "x:time.std",
+        "x:freq.median",
+        "y:time.std",
+        "y:freq.median",
+        "z:time.std",
+        "z:freq.median",
     )
     for channel in range(3):
         alone = extract(np.ascontiguousarray(windows[:, :, channel]), SAMPLE_RATE, names)

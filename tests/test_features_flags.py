@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 
 from edgemon.errors import ConfigError
-from edgemon.features import CONSTANT_RTOL, FEATURE_NAMES, FeatureExtractor, WindowFlag, extract, window_flags
+from edgemon.features import (
+    CONSTANT_RTOL,
+    FEATURE_NAMES,
+    FeatureExtractor,
+    WindowFlag,
+    extract,
+    window_flags,
+)
 
-NAMES = list(FEATURE_NAMES) + ["band.rms[0-6000]", "band.rms[100-200]"]
+NAMES = [*FEATURE_NAMES, "band.rms[0-6000]", "band.rms[100-200]"]
 CONSTANT = WindowFlag.CONSTANT
 NONFINITE = WindowFlag.NONFINITE
 SATURATED = WindowFlag.SATURATED
@@ -173,7 +180,7 @@ def test_transform_with_flags_integer_samples():
     windows[1] = np.arange(64)
     windows[2, 5] = 32767
     extractor = FeatureExtractor(["time.median"], 1000.0, 64)
-    features, flags = extractor.transform_with_flags(windows, full_scale=32767)
+    _, flags = extractor.transform_with_flags(windows, full_scale=32767)
     np.testing.assert_array_equal(flags, window_flags(windows, full_scale=32767))
     assert flags.tolist() == [CONSTANT, 0, SATURATED]
 

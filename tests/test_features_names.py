@@ -102,7 +102,7 @@ def test_expand_names_rejects_empty_and_non_strings(names):
 
 
 def test_catalogue_is_consistent():
-    assert FEATURE_NAMES == tuple(FEATURES)
+    assert tuple(FEATURES) == FEATURE_NAMES
     assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES)
     for name, feature in FEATURES.items():
         assert feature.name == name

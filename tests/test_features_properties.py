@@ -35,7 +35,9 @@ def column(features: np.ndarray, name: str) -> np.ndarray:
     return features[:, INDEX[name]]
 
 
-def assert_close(actual: np.ndarray, expected: np.ndarray, scale: np.ndarray, rtol: float = 1e-7) -> None:
+def assert_close(
+    actual: np.ndarray, expected: np.ndarray, scale: np.ndarray, rtol: float = 1e-7
+) -> None:
     # Compare relative to the window's own scale: a feature near 0 (a
     # median of a centred window) carries the rounding of that scale.
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * np.max(scale))
@@ -53,17 +55,34 @@ def test_shift(windows, offset):
     ratios = in_g / column(base, "time.std").min()
     for name in ("time.mean", "time.median"):
         assert_close(column(shifted, name), column(base, name) + offset, scale)
-    for name in ("time.std", "time.iqr", "time.rms_ac", "time.peak", "time.peak_to_peak",
-                 "freq.mean", "freq.median", "freq.std", "freq.iqr"):
-        np.testing.assert_allclose(column(shifted, name), column(base, name), rtol=1e-9, atol=in_g, err_msg=name)
+    for name in (
+        "time.std",
+        "time.iqr",
+        "time.rms_ac",
+        "time.peak",
+        "time.peak_to_peak",
+        "freq.mean",
+        "freq.median",
+        "freq.std",
+        "freq.iqr",
+    ):
+        np.testing.assert_allclose(
+            column(shifted, name), column(base, name), rtol=1e-9, atol=in_g, err_msg=name
+        )
     for name in ("time.skewness", "time.kurtosis", "time.crest_factor", "time.shape_factor"):
-        np.testing.assert_allclose(column(shifted, name), column(base, name), rtol=1e-9, atol=ratios, err_msg=name)
+        np.testing.assert_allclose(
+            column(shifted, name), column(base, name), rtol=1e-9, atol=ratios, err_msg=name
+        )
     # Spectral shape is only defined where the spectrum is not flat.
     spread = column(base, "freq.std") > 1e-3 * column(base, "freq.mean")
     for name in ("freq.skewness", "freq.kurtosis", "freq.centroid"):
         atol = ratios * column(base, "freq.centroid").max() if name == "freq.centroid" else ratios
         np.testing.assert_allclose(
-            column(shifted, name)[spread], column(base, name)[spread], rtol=1e-6, atol=1e3 * atol, err_msg=name
+            column(shifted, name)[spread],
+            column(base, name)[spread],
+            rtol=1e-6,
+            atol=1e3 * atol,
+            err_msg=name,
         )
 
 
@@ -76,12 +95,27 @@ def test_scale(windows, factor):
     scale = np.abs(windows).max() * magnitude
     for name in ("time.mean", "time.median"):
         assert_close(column(scaled, name), column(base, name) * factor, scale)
-    for name in ("time.std", "time.iqr", "time.rms", "time.peak", "time.peak_to_peak", *FREQ_NAMES[:4]):
+    for name in (
+        "time.std",
+        "time.iqr",
+        "time.rms",
+        "time.peak",
+        "time.peak_to_peak",
+        *FREQ_NAMES[:4],
+    ):
         assert_close(column(scaled, name), column(base, name) * magnitude, scale)
     sign = np.sign(factor)
     assert_close(column(scaled, "time.skewness"), column(base, "time.skewness") * sign, 1.0)
-    for name in ("time.kurtosis", "time.crest_factor", "time.shape_factor", "time.impulse_factor",
-                 "time.clearance_factor", "freq.skewness", "freq.kurtosis", "freq.centroid"):
+    for name in (
+        "time.kurtosis",
+        "time.crest_factor",
+        "time.shape_factor",
+        "time.impulse_factor",
+        "time.clearance_factor",
+        "freq.skewness",
+        "freq.kurtosis",
+        "freq.centroid",
+    ):
         assert_close(column(scaled, name), column(base, name), np.abs(column(base, name)).max())
 
 
@@ -107,7 +141,9 @@ def test_batch_order_independent(windows, seed):
     atol = 1e-12 * max(1.0, np.abs(windows).max())
     for name, i in INDEX.items():
         scale = max(atol, 1e-12 * np.abs(base[:, i]).max())
-        np.testing.assert_allclose(permuted[:, i], base[order, i], rtol=1e-9, atol=scale, err_msg=name)
+        np.testing.assert_allclose(
+            permuted[:, i], base[order, i], rtol=1e-9, atol=scale, err_msg=name
+        )
         np.testing.assert_allclose(alone[:, i], base[:1, i], rtol=1e-9, atol=scale, err_msg=name)
 
 

@@ -15,7 +15,7 @@ recovers it:
 
 The level at a defect frequency ``f`` is the largest envelope-spectrum
 amplitude over the bins within ``max(tolerance * f, df)`` of ``f``, where
-``df = sample_rate / window``; the tolerance absorbs the few per cent by
+``df = sample_rate / window``.  The tolerance absorbs the few per cent by
 which slip and load move the real defect frequency from its nominal value.
 """
 
@@ -163,7 +163,9 @@ class Envelope:
         return np.maximum.reduce(self.amplitude[:, self._plan.target_bins[target]], axis=1)
 
 
-def envelope_spectrum(deviations: np.ndarray, plan: EnvelopePlan, workspace: Workspace) -> np.ndarray:
+def envelope_spectrum(
+    deviations: np.ndarray, plan: EnvelopePlan, workspace: Workspace
+) -> np.ndarray:
     """Compute the scaled amplitude spectrum of the band-passed envelope of each row.
 
     Returns
@@ -175,7 +177,9 @@ def envelope_spectrum(deviations: np.ndarray, plan: EnvelopePlan, workspace: Wor
     spectrum = workspace.array("envelope.spectrum", (n_rows, plan.n_bins), np.complex128)
     np.fft.rfft(deviations, axis=1, out=spectrum)
 
-    analytic_spectrum = workspace.array("envelope.analytic_spectrum", (n_rows, window), np.complex128)
+    analytic_spectrum = workspace.array(
+        "envelope.analytic_spectrum", (n_rows, window), np.complex128
+    )
     analytic_spectrum.fill(0.0)
     np.multiply(spectrum[:, plan.passband], 2.0, out=analytic_spectrum[:, plan.passband])
     analytic = workspace.array("envelope.analytic", (n_rows, window), np.complex128)

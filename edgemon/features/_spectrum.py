@@ -28,7 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from edgemon.features._stats import SampleStatistics, ratio
 from edgemon.features._workspace import Workspace, cached_attribute
 
-__all__ = ["Band", "SpectrumPlan", "Spectrum", "hann"]
+__all__ = ["Band", "Spectrum", "SpectrumPlan", "hann"]
 
 
 @dataclass(frozen=True, order=True)
@@ -143,7 +143,9 @@ class Spectrum:
         return self._band_rms[:, self._plan.band_index[band]]
 
 
-def amplitude_spectrum(deviations: np.ndarray, plan: SpectrumPlan, workspace: Workspace) -> np.ndarray:
+def amplitude_spectrum(
+    deviations: np.ndarray, plan: SpectrumPlan, workspace: Workspace
+) -> np.ndarray:
     """Compute the scaled single-sided amplitude spectrum of each row.
 
     Parameters

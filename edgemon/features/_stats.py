@@ -2,7 +2,7 @@
 
 A sample set is a 2-D float64 array with one row per channel and window: the
 samples themselves, or their amplitude spectrum.  :class:`SampleStatistics`
-computes each quantity of one set when a feature first asks for it.  The
+computes each quantity of one set when a feature first needs it.  The
 sets of a batch belong to one :class:`StatisticsGroup`, which computes their
 moments and order statistics together, so that the per-call cost of numpy,
 which dominates for a single window, is paid once for all of them.
@@ -69,7 +69,7 @@ class SampleStatistics:
     Notes
     -----
     Moments and order statistics are computed by the :class:`StatisticsGroup`
-    that the set joins; a set that joins none forms a group of its own on
+    that the set joins.  A set that joins none forms a group of its own on
     first use.
     """
 

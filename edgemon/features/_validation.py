@@ -85,7 +85,8 @@ def check_channels(channels: Any, resultant: Any) -> tuple[str, ...]:
     """Return the channel names after checking they are distinct, non-empty strings."""
     if isinstance(channels, str) or not isinstance(channels, Sequence) or not channels:
         raise ConfigError(
-            f"channels must be a non-empty sequence of names such as ('x', 'y', 'z'), got {channels!r}"
+            "channels must be a non-empty sequence of names such as ('x', 'y', 'z'), "
+            f"got {channels!r}"
         )
     for name in channels:
         if not isinstance(name, str) or not name or ":" in name:
@@ -115,13 +116,14 @@ def check_band(band: Any) -> Band:
             raise ConfigError(f"invalid band {band!r}: {error}") from error
     if isinstance(band, Sequence) and len(band) == 2:
         low, high = band
-        if all(isinstance(edge, int | float | np.number) and not isinstance(edge, bool) for edge in band):
+        if all(
+            isinstance(edge, int | float | np.number) and not isinstance(edge, bool)
+            for edge in band
+        ):
             low, high = float(low), float(high)
             if math.isfinite(low) and math.isfinite(high) and 0 <= low < high:
                 return Band(low, high)
-    raise ConfigError(
-        f"a band must be a pair (low, high) of Hz with 0 <= low < high, got {band!r}"
-    )
+    raise ConfigError(f"a band must be a pair (low, high) of Hz with 0 <= low < high, got {band!r}")
 
 
 def check_band_in_spectrum(name: str, band: Band, plan: SpectrumPlan, sample_rate: float) -> None:
@@ -164,12 +166,17 @@ def check_envelope(envelope: Any, sample_rate: float, window: int) -> EnvelopeSe
     resolution = sample_rate / window
     if band.high - band.low < 2 * resolution:
         raise ConfigError(
-            f"envelope band {band} Hz is narrower than two FFT bins of {resolution:.4g} Hz; widen it"
+            f"envelope band {band} Hz is narrower than two FFT bins of {resolution:.4g} Hz; "
+            "widen it"
         )
     if settings.shaft_hz is not None and not (
-        isinstance(settings.shaft_hz, int | float) and math.isfinite(settings.shaft_hz) and settings.shaft_hz > 0
+        isinstance(settings.shaft_hz, int | float)
+        and math.isfinite(settings.shaft_hz)
+        and settings.shaft_hz > 0
     ):
-        raise ConfigError(f"envelope shaft_hz must be a positive number of Hz, got {settings.shaft_hz!r}")
+        raise ConfigError(
+            f"envelope shaft_hz must be a positive number of Hz, got {settings.shaft_hz!r}"
+        )
     if not (isinstance(settings.tolerance, int | float) and 0 <= settings.tolerance < 0.5):
         raise ConfigError(
             f"envelope tolerance must be a fraction in [0, 0.5), got {settings.tolerance!r}; "
@@ -182,12 +189,16 @@ def _envelope_from_mapping(envelope: Mapping) -> EnvelopeSettings:
     known = {"band", "targets", "shaft_hz", "tolerance"}
     unknown = sorted(set(envelope) - known)
     if unknown:
-        raise ConfigError(f"unknown envelope settings {unknown}; known settings are {sorted(known)}")
+        raise ConfigError(
+            f"unknown envelope settings {unknown}; known settings are {sorted(known)}"
+        )
     if "band" not in envelope:
         raise ConfigError("envelope settings need a band, for example {'band': (2000, 5000)}")
     targets = envelope.get("targets", ())
     if isinstance(targets, str) or not isinstance(targets, Sequence):
-        raise ConfigError(f"envelope targets must be a list such as ['3.5848x', '162Hz'], got {targets!r}")
+        raise ConfigError(
+            f"envelope targets must be a list such as ['3.5848x', '162Hz'], got {targets!r}"
+        )
     parsed = []
     for target in targets:
         if isinstance(target, DefectFrequency):
@@ -201,12 +212,16 @@ def _envelope_from_mapping(envelope: Mapping) -> EnvelopeSettings:
     return EnvelopeSettings(
         band=check_band(envelope["band"]),
         targets=tuple(parsed),
-        shaft_hz=float(shaft_hz) if isinstance(shaft_hz, int | float) and not isinstance(shaft_hz, bool) else shaft_hz,
+        shaft_hz=float(shaft_hz)
+        if isinstance(shaft_hz, int | float) and not isinstance(shaft_hz, bool)
+        else shaft_hz,
         tolerance=envelope.get("tolerance", EnvelopeSettings.tolerance),
     )
 
 
-def check_envelope_target(name: str, target: DefectFrequency, settings: EnvelopeSettings | None) -> None:
+def check_envelope_target(
+    name: str, target: DefectFrequency, settings: EnvelopeSettings | None
+) -> None:
     """Check that an ``env.level`` feature can be computed with these settings.
 
     The target must lie below the width of the envelope band, which bounds

@@ -1,10 +1,11 @@
 """The feature catalogue: every feature's name, unit, definition and kernel, and the aliases.
 
-Names are ``<domain>.<feature>``: ``time.*`` over the samples of a window,
-``freq.*`` over its amplitude spectrum, and two parametrised families,
-``band.rms[<low>-<high>]`` (RMS in a band, Hz) and ``env.level[<frequency>]``
-(envelope-spectrum level at a defect frequency, given as ``3.5848x``, an
-order of the shaft speed, or as ``162Hz``).
+Names are ``<domain>.<feature>``: ``time.*`` over the samples of a window
+and ``freq.*`` over its amplitude spectrum.  Two families take a parameter:
+``band.rms[<low>-<high>]`` is the RMS in a band (Hz), and
+``env.level[<frequency>]`` the envelope-spectrum level at a defect
+frequency, given as an order of the shaft speed (``3.5848x``) or in Hz
+(``162Hz``).
 
 The six statistics of Sepin et al. (2023), "Comparison of Clustering
 Algorithms for Statistical Features of Vibration Data Sets", come in three
@@ -64,8 +65,8 @@ class Feature:
     compute : callable
         ``compute(batch) -> ndarray of shape (n_rows,)``.
     order_statistics : bool
-        True when ``compute`` uses the median or quartiles of its domain;
-        the extractor then computes them with the other domain's in one go,
+        True when ``compute`` uses the median or quartiles of its domain.
+        The extractor then computes them with the other domain's in one go
         and takes the domain's extremes from the same work.
     """
 
@@ -177,12 +178,21 @@ def _clearance_factor(batch: Any) -> np.ndarray:
 
 
 _INDICATORS = [
-    Feature("time.rms_ac", "g", "sqrt(mean(d**2)), d = x - mean (equals time.std)", operator.attrgetter("time.std")),
+    Feature(
+        "time.rms_ac",
+        "g",
+        "sqrt(mean(d**2)), d = x - mean (equals time.std)",
+        operator.attrgetter("time.std"),
+    ),
     Feature("time.rms", "g", "sqrt(mean(x**2)), offset included", operator.attrgetter("time.rms")),
     Feature("time.peak", "g", "max(|d|)", _peak),
     Feature("time.peak_to_peak", "g", "max(x) - min(x)", lambda b: b.time.maximum - b.time.minimum),
-    Feature("time.crest_factor", "1", "max(|d|) / sqrt(mean(d**2)); 0 when constant", _crest_factor),
-    Feature("time.shape_factor", "1", "sqrt(mean(d**2)) / mean(|d|); 0 when constant", _shape_factor),
+    Feature(
+        "time.crest_factor", "1", "max(|d|) / sqrt(mean(d**2)); 0 when constant", _crest_factor
+    ),
+    Feature(
+        "time.shape_factor", "1", "sqrt(mean(d**2)) / mean(|d|); 0 when constant", _shape_factor
+    ),
     Feature("time.impulse_factor", "1", "max(|d|) / mean(|d|); 0 when constant", _impulse_factor),
     Feature(
         "time.clearance_factor",
@@ -235,7 +245,10 @@ def parse_band(text: str) -> Band:
 
 
 def parse_defect_frequency(text: str) -> DefectFrequency:
-    """Parse ``"3.5848x"`` (order of shaft speed) or ``"162Hz"``; raise ``ValueError`` if malformed."""
+    """Parse ``"3.5848x"`` (an order of the shaft speed) or ``"162Hz"``.
+
+    Raises ``ValueError`` with the expected form if ``text`` is malformed.
+    """
     match = _DEFECT_PATTERN.fullmatch(text.strip())
     if match is None:
         raise ValueError(
@@ -306,7 +319,9 @@ def resolve(name: str) -> ResolvedName:
     return ResolvedName(f"{family.prefix}[{parameter}]", compute, parameter=parameter)
 
 
-def _compute_family(compute: Callable[[Any, Any], np.ndarray], parameter: Any, batch: Any) -> np.ndarray:
+def _compute_family(
+    compute: Callable[[Any, Any], np.ndarray], parameter: Any, batch: Any
+) -> np.ndarray:
     return compute(batch, parameter)
 
 

@@ -215,7 +215,9 @@ class FeatureExtractor:
             If a key is missing or unknown, the version differs, or a value is invalid.
         """
         if not isinstance(spec, Mapping):
-            raise ConfigError(f"a feature specification must be a mapping, got {type(spec).__name__}")
+            raise ConfigError(
+                f"a feature specification must be a mapping, got {type(spec).__name__}"
+            )
         required = {"version", "names", "sample_rate", "window", "channels"}
         optional = {"resultant", "nfft", "fft_window", "bands", "envelope"}
         missing = sorted(required - set(spec))
@@ -270,7 +272,7 @@ class FeatureExtractor:
         Returns
         -------
         ndarray of shape (n_windows, n_features), float64
-            Columns as in :attr:`columns`.  A channel whose window holds NaN
+            Columns as in :attr:`columns`.  A channel whose window contains NaN
             or Inf gets NaN for all its features, without affecting other
             windows or channels.
 
@@ -359,8 +361,8 @@ class FeatureExtractor:
 class _Batch:
     """Shared intermediate results for one batch of rows, each computed on first use.
 
-    ``time`` holds the statistics of the samples and ``amplitudes`` those of
-    the amplitude spectrum; the two share one :class:`StatisticsGroup`.
+    ``time`` is the statistics of the samples and ``amplitudes`` those of
+    the amplitude spectrum.  The two share one :class:`StatisticsGroup`.
     Nothing here refers back to the batch, so it is freed by reference
     counting as soon as ``transform`` returns.
     """

@@ -57,7 +57,9 @@ def window_flags(windows: Any, *, full_scale: float | None = None) -> np.ndarray
     """
     samples = np.asarray(windows)
     if samples.dtype.kind not in "iuf":
-        raise ConfigError(f"windows must hold real numbers (integer or float), got dtype {samples.dtype}")
+        raise ConfigError(
+            f"windows must hold real numbers (integer or float), got dtype {samples.dtype}"
+        )
     if samples.ndim == 2:
         samples = samples[:, :, np.newaxis]
     if samples.ndim != 3:
@@ -95,7 +97,7 @@ def flags_from_extremes(
     ----------
     highest, lowest : ndarray of shape (n_windows, n_channels), float64
         Maximum and minimum of each channel of each window; NaN where the
-        channel holds NaN.
+        channel contains NaN.
     full_scale : float or None
         As for :func:`window_flags`.
 
