@@ -15,8 +15,7 @@ Two ideas keep this cheap:
   ... ``[jP + 1, n)`` then hold consecutive order statistics, so one
   ``minimum.reduceat`` returns ``x[0]`` and every ``x[j+1]``;
 - with few rows the cost is in the number of numpy calls, not in the
-  passes, and one sort of the values of every sample set, padded to a
-  common length with +inf, is cheaper.
+  passes, and sorting the values of each set is cheaper.
 
 Several sample sets (the samples, the amplitude spectrum) are handled in the
 same calls from the gathering step on.
@@ -206,13 +205,13 @@ def order_statistics(
     width = max(lengths)
     if n_rows * width * len(sets) <= SORT_MAX_VALUES:
         # Few values: the number of numpy calls matters more than the speed
-        # of comparisons, so sort the floats themselves, padded with +inf.
+        # of comparisons, so sort the floats themselves.  Each set fills the
+        # leading columns of its rows; the columns after it are never read.
         ordered = workspace.array("order.sorted", (len(sets) * n_rows, width))
         for i, (values, _) in enumerate(sets):
-            block = ordered[i * n_rows : (i + 1) * n_rows]
-            copy_values(values, block[:, : values.shape[1]])
-            block[:, values.shape[1] :] = np.inf
-        ordered.sort(axis=1)
+            block = ordered[i * n_rows : (i + 1) * n_rows, : values.shape[1]]
+            copy_values(values, block)
+            block.sort(axis=1)
         floats = ordered.take(batch_plan.sorted_flat)
     else:
         picked = np.empty((len(sets) * n_rows, n_columns), dtype=np.int64)
