@@ -189,3 +189,18 @@ def test_transform_with_flags_rejects_full_scale():
     extractor = FeatureExtractor(["time.median"], 1000.0, 64)
     with pytest.raises(ConfigError, match="full_scale must be a positive number"):
         extractor.transform_with_flags(np.zeros((1, 64)), full_scale=-1.0)
+
+
+@pytest.mark.parametrize("n_windows", [1, 2, 3, 50])
+@pytest.mark.parametrize("n_channels", [1, 3])
+def test_flags_scalar_and_vector_paths_agree(n_windows, n_channels):
+    # Few channels take a Python-float path, many take numpy: both must agree.
+    rng = np.random.default_rng(n_windows * 10 + n_channels)
+    choices = np.array([0.0, 1.0, -1.0, 2.5, 1e-12, np.nan, np.inf, -np.inf, 16.0, -16.0])
+    for _ in range(20):
+        windows = rng.choice(choices, size=(n_windows, 4, n_channels))
+        windows[:, 0] += rng.normal(size=(n_windows, n_channels)) * rng.choice([0.0, 1.0])
+        expected = [window_flags(window[np.newaxis], full_scale=16.0)[0] for window in windows]
+        many = np.concatenate([windows] * 5)
+        assert window_flags(windows, full_scale=16.0).tolist() == expected
+        assert window_flags(many, full_scale=16.0).tolist() == expected * 5

@@ -233,11 +233,12 @@ def order_statistics(
     lower = gathered[:, :n_quantiles]
     quantiles = lower + batch_plan.weights * (gathered[:, n_quantiles:] - lower)
 
-    shape = (len(sets), n_rows)
+    quantiles = quantiles.reshape(len(sets), n_rows, n_quantiles)
+    floats = floats.reshape(len(sets), n_rows, n_columns)
     return {
-        "q25": quantiles[:, 0].reshape(shape),
-        "median": quantiles[:, 1].reshape(shape),
-        "q75": quantiles[:, 2].reshape(shape),
-        "min": floats[:, 0].reshape(shape),
-        "max": floats[:, -1].reshape(shape),
+        "q25": quantiles[:, :, 0],
+        "median": quantiles[:, :, 1],
+        "q75": quantiles[:, :, 2],
+        "min": floats[:, :, 0],
+        "max": floats[:, :, -1],
     }

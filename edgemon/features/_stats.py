@@ -247,11 +247,14 @@ class StatisticsGroup:
     def second_moments(self) -> dict[str, np.ndarray]:
         """``"variance"`` and ``"std"`` of every set, each of shape (n_sets, n_rows)."""
         sets = self._moment_sets
-        sums = np.empty((len(sets), sets[0].values.shape[0]))
+        # Rows: standard deviation, then variance, so that higher_moments
+        # scales both of its sums with one multiplication.
+        moments = np.empty((2, len(sets), sets[0].values.shape[0]))
         for i, member in enumerate(sets):
-            np.add.reduce(member.squared_deviations, axis=1, out=sums[i])
-        variance = sums / self._counts
-        return {"variance": variance, "std": np.sqrt(variance)}
+            np.add.reduce(member.squared_deviations, axis=1, out=moments[1, i])
+        moments[1] /= self._counts
+        np.sqrt(moments[1], out=moments[0])
+        return {"std": moments[0], "variance": moments[1], "std_and_variance": moments}
 
     @cached_attribute
     def higher_moments(self) -> dict[str, np.ndarray]:
@@ -264,14 +267,12 @@ class StatisticsGroup:
             np.vecdot(squared, squared, out=sums[1, i])
         sums /= self._counts
         second = self.second_moments
-        variance = second["variance"]
-        variance_squared = variance * variance
-        return {
-            "skewness": ratio(sums[0], variance * second["std"]),
-            # (m4 - 3 m2**2) / m2**2 rather than m4 / m2**2 - 3, so that m2 = 0
-            # (and so m4 = 0) gives 0.
-            "kurtosis": ratio(sums[1] - 3.0 * variance_squared, variance_squared),
-        }
+        # scales = [m2**1.5, m2**2].  Kurtosis is (m4 - 3 m2**2) / m2**2 rather
+        # than m4 / m2**2 - 3, so that m2 = 0 (and so m4 = 0) gives 0.
+        scales = second["variance"] * second["std_and_variance"]
+        sums[1] -= 3.0 * scales[1]
+        standardized = ratio(sums, scales)
+        return {"skewness": standardized[0], "kurtosis": standardized[1]}
 
     @cached_attribute
     def order_statistics(self) -> dict[str, np.ndarray]:

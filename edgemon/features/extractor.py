@@ -12,6 +12,7 @@ n_features)`` in channel-major column order.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -325,9 +326,9 @@ class FeatureExtractor:
         with np.errstate(all="ignore"):
             # (n_features, n_rows), then one transposing copy.
             columns = np.array([compute(batch) for compute in self._computes])
-            nonfinite = ~np.isfinite(batch.time.mean)
-        if np.logical_or.reduce(nonfinite):
-            columns[:, nonfinite] = np.nan
+            # One sum tells whether any row holds NaN or Inf (or overflows).
+            if not math.isfinite(np.add.reduce(batch.time.mean)):
+                columns[:, ~np.isfinite(batch.time.mean)] = np.nan
         return columns.T.reshape(n_windows, self.n_features)
 
     def _rows(self, samples: np.ndarray) -> np.ndarray:

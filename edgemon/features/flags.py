@@ -105,18 +105,45 @@ def flags_from_extremes(
     -------
     ndarray of shape (n_windows,), uint8
     """
-    # The range is finite exactly when both extremes are (short of overflow
+    # Each channel gets its bits, then they are ORed over the channels.  A
+    # non-finite channel gets NONFINITE alone: its range means nothing.  The
+    # range is finite exactly when both extremes are (short of overflow
     # beyond 1.8e308), and max(|highest|, |lowest|) = max(highest, -lowest)
     # because highest >= lowest.
+    if highest.size <= _SCALAR_MAX_CHANNELS:
+        return _flags_of_few(highest.tolist(), lowest.tolist(), full_scale)
     with np.errstate(invalid="ignore"):  # inf - inf
         spread = highest - lowest
     finite = np.isfinite(spread)
     magnitude = np.maximum(highest, np.negative(lowest))
-    # Each channel's bits, then OR over channels.  A non-finite channel gets
-    # NONFINITE alone: its range and magnitude mean nothing.  A single window
-    # pays about a microsecond per numpy call, hence the few, fused steps.
     bits = (spread <= CONSTANT_RTOL * magnitude) * np.uint8(WindowFlag.CONSTANT)
     if full_scale is not None:
         bits |= (magnitude >= full_scale) * np.uint8(WindowFlag.SATURATED)
     bits = np.where(finite, bits, np.uint8(WindowFlag.NONFINITE))
     return np.bitwise_or.reduce(bits, axis=1)
+
+
+#: Up to this many channels in a batch, plain Python floats beat numpy,
+#: whose ten or so calls cost about a microsecond each on arrays this small.
+_SCALAR_MAX_CHANNELS = 8
+
+
+def _flags_of_few(
+    highest: list[list[float]], lowest: list[list[float]], full_scale: float | None
+) -> np.ndarray:
+    """Compute what :func:`flags_from_extremes` does, for a few channels, in Python floats."""
+    flags = []
+    for window_highest, window_lowest in zip(highest, lowest, strict=True):
+        bits = 0
+        for high, low in zip(window_highest, window_lowest, strict=True):
+            spread = high - low
+            if not math.isfinite(spread):
+                bits |= WindowFlag.NONFINITE
+                continue
+            magnitude = max(high, -low)
+            if spread <= CONSTANT_RTOL * magnitude:
+                bits |= WindowFlag.CONSTANT
+            if full_scale is not None and magnitude >= full_scale:
+                bits |= WindowFlag.SATURATED
+        flags.append(bits)
+    return np.array(flags, dtype=np.uint8)
