@@ -267,8 +267,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {value:.1f}x | {relation} {bound:g}x | {'yes' if met else 'NO'} |")
 
     print(
-        f"\npeak traced memory, daemon path: {peak_short / 1024:.1f} KiB over {short} windows, "
-        f"{peak_long / 1024:.1f} KiB over {long} windows"
+        f"\npeak memory allocated while streaming, daemon path: {peak_short / 1024:.1f} KiB "
+        f"over {short} windows, {peak_long / 1024:.1f} KiB over {long} windows; "
+        f"scratch arrays kept by the extractor: {extractor.workspace_nbytes / 1024:.0f} KiB"
     )
     return 0 if met_all else 1
 

@@ -187,6 +187,11 @@ class FeatureExtractor:
         return tuple(f"{channel}:{name}" for channel in self.row_channels for name in self.names)
 
     @property
+    def workspace_nbytes(self) -> int:
+        """Bytes of scratch arrays kept between calls; they grow with the largest batch only."""
+        return self._workspace.nbytes
+
+    @property
     def n_features(self) -> int:
         """Number of output columns."""
         return len(self.row_channels) * len(self.names)
