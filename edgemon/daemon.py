@@ -50,7 +50,7 @@ class StateSink(Protocol):
 
     def start(self) -> None: ...
 
-    def submit_state(self, event: StateEvent) -> int: ...
+    def submit_states(self, events: Sequence[StateEvent]) -> list[int]: ...
 
     def flush(self, timeout: float) -> bool: ...
 
@@ -67,7 +67,8 @@ class SensorRunner:
     pipeline : SensorPipeline
         Owned by the processing thread from :meth:`start` on.
     sink : StateSink
-        Receives every event, in window order.
+        Receives every event, in window order, in one call per batch of
+        blocks that the processing thread found waiting.
     stop : threading.Event
         Shared stop request; the runner sets it itself when one of its threads fails.
     queue_blocks : int
@@ -200,17 +201,25 @@ class SensorRunner:
                     return
 
     def _process_loop(self) -> None:
+        # The events of every block already waiting go to the sink in one
+        # call, which the outbox commits with one fsync: when a slow disk
+        # holds the thread up, more blocks wait, and the next commit takes
+        # them all instead of falling further behind.
         try:
-            while True:
+            ended = False
+            while not ended:
                 self.heartbeat = time.monotonic()
                 try:
                     item = self._queue.get(timeout=POLL_INTERVAL)
                 except queue.Empty:
                     continue
-                if item is _END:
-                    break
-                for event in self.pipeline.process(item):
-                    self._sink.submit_state(event)
+                events: list[StateEvent] = []
+                try:
+                    ended = self._process_waiting(item, events)
+                finally:
+                    # Also after a failure: the events of the blocks before it are kept.
+                    if events:
+                        self._sink.submit_states(events)
         except BaseException as exc:
             self.error = exc
             logger.exception("sensor %s: processing failed; stopping the daemon", self.name)
@@ -220,6 +229,24 @@ class SensorRunner:
             self.finished.set()
             if self.on_finished is not None:
                 self.on_finished(self)
+
+    def _process_waiting(self, item: Any, events: list[StateEvent]) -> bool:
+        """Process ``item`` and the blocks queued behind it, at most a queue's worth.
+
+        Appends their events to ``events``; returns True at the end marker.
+        """
+        limit = max(1, self._queue.maxsize)
+        for processed in range(1, limit + 1):
+            if item is _END:
+                return True
+            events += self.pipeline.process(item)
+            if processed == limit:
+                break
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+        return False
 
     def health(self) -> dict[str, Any]:
         """Return this sensor's counters for the health message."""

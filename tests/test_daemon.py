@@ -47,6 +47,9 @@ class RecordingSink:
         self.events.append(event)
         return len(self.events)
 
+    def submit_states(self, events) -> list[int]:
+        return [self.submit_state(event) for event in events]
+
 
 def run_daemon(model, source, sink, *, queue_blocks=64, stop=None, timeout=60.0):
     stop = stop or threading.Event()

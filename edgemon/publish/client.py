@@ -1,8 +1,8 @@
 """The MQTT publisher: a thread that owns the paho client and drains the outbox.
 
 :class:`MqttPublisher` is what the daemon and ``edgemon replay`` publish
-through. The processing thread calls :meth:`~MqttPublisher.submit_state`,
-which stores the message in the SQLite outbox and returns at once; it never
+through. The processing thread calls :meth:`~MqttPublisher.submit_states`,
+which stores the messages in the SQLite outbox and returns at once; it never
 waits on the network. The publisher thread connects, sends the queued
 messages oldest first with at most ``inflight`` unacknowledged, and deletes
 each one when its PUBACK arrives. After a disconnect it reconnects with
@@ -40,7 +40,7 @@ from edgemon.publish.backoff import Backoff
 from edgemon.publish.connect import BrokerUnavailableError, make_client, open_connection, pump
 from edgemon.publish.discovery import birth_topic, discovery_messages
 from edgemon.publish.health import HealthReporter
-from edgemon.publish.outbox import Outbox
+from edgemon.publish.outbox import Outbox, Render
 from edgemon.publish.payloads import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
@@ -208,35 +208,54 @@ class MqttPublisher:
     def submit_state(self, event: StateEvent) -> int:
         """Store a state message in the outbox and return its ``seq``.
 
-        The sequence number and the message are committed to disk in one
-        transaction before this returns; the network is never waited on.
+        The same as ``submit_states([event])[0]``; see :meth:`submit_states`.
+        """
+        return self.submit_states([event])[0]
+
+    def submit_states(self, events: Sequence[StateEvent]) -> list[int]:
+        """Store state messages in the outbox, in order, and return their ``seq``.
+
+        The sequence numbers and the messages are committed to disk in one
+        transaction before this returns. A batch thus costs one ``fsync``, and
+        a crash stores all of it or none. The network is never waited on.
 
         Raises
         ------
         ConfigError
-            If the event's device or sensor is not this publisher's.
+            If an event's device or sensor is not this publisher's; nothing
+            of the batch is stored then.
         PublishError
             If the outbox cannot be written, or the publisher was stopped.
         """
-        if event.device != self.device:
-            raise ConfigError(
-                f"event of device {event.device!r} submitted to the publisher of {self.device!r}"
-            )
-        if event.sensor not in self.sensors:
-            raise ConfigError(
-                f"event of unknown sensor {event.sensor!r}; "
-                f"this publisher has {sorted(self.sensors)}"
-            )
+        state_topics: dict[str, str] = {}
+        for event in events:
+            if event.device != self.device:
+                raise ConfigError(
+                    f"event of device {event.device!r} submitted to the publisher of {self.device!r}"
+                )
+            if event.sensor not in self.sensors:
+                raise ConfigError(
+                    f"event of unknown sensor {event.sensor!r}; "
+                    f"this publisher has {sorted(self.sensors)}"
+                )
+            if event.sensor not in state_topics:
+                state_topics[event.sensor] = topics.state_topic(
+                    self.settings.topic_prefix, self.device, event.sensor
+                )
         if self._stop.is_set():
-            raise PublishError("the publisher was stopped; submit_state() must come before stop()")
-        topic = topics.state_topic(self.settings.topic_prefix, self.device, event.sensor)
-        result = self._outbox.append(
-            event.sensor, self.settings.qos, lambda seq: (topic, render_state(event, seq))
+            raise PublishError(
+                "the publisher was stopped; submit_states() must come before stop()"
+            )
+        if not events:
+            return []
+        result = self._outbox.append_many(
+            [(event.sensor, _state_renderer(state_topics[event.sensor], event)) for event in events],
+            self.settings.qos,
         )
         if result.dropped:
             self._warn_dropped()
         self._wake()
-        return result.seq
+        return list(result.seqs)
 
     def submit_features(
         self, sensor: str, ts: datetime, columns: Sequence[str], values: Sequence[float]
@@ -606,3 +625,12 @@ class MqttPublisher:
         ):
             logger.info("Home Assistant came online; publishing discovery again")
             self._publish_discovery(client)
+
+
+def _state_renderer(topic: str, event: StateEvent) -> Render:
+    """Return the outbox ``render(seq)`` of one state message."""
+
+    def render(seq: int) -> tuple[str, bytes]:
+        return topic, render_state(event, seq)
+
+    return render

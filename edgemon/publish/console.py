@@ -70,16 +70,25 @@ class ConsoleSink:
 
     def submit_state(self, event: StateEvent) -> int:
         """Print the event and return its ``seq``."""
+        return self.submit_states([event])[0]
+
+    def submit_states(self, events: Sequence[StateEvent]) -> list[int]:
+        """Print the events, in order, and return their ``seq``."""
+        seqs = []
+        lines = []
         with self._lock:
-            seq = self._seqs.get(event.sensor, 0) + 1
-            self._seqs[event.sensor] = seq
-            payload = render_state(event, seq)
-            if self.json_lines:
-                self.out.write(payload.decode() + "\n")
-            else:
-                self.out.write(format_state_line(json.loads(payload)) + "\n")
+            for event in events:
+                seq = self._seqs.get(event.sensor, 0) + 1
+                self._seqs[event.sensor] = seq
+                payload = render_state(event, seq)
+                if self.json_lines:
+                    lines.append(payload.decode() + "\n")
+                else:
+                    lines.append(format_state_line(json.loads(payload)) + "\n")
+                seqs.append(seq)
+            self.out.write("".join(lines))
             self.out.flush()
-        return seq
+        return seqs
 
     def submit_features(
         self, sensor: str, ts: datetime, columns: Sequence[str], values: Sequence[float]

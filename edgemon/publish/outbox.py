@@ -1,10 +1,12 @@
 """Store-and-forward queue of MQTT messages in SQLite.
 
 Every state message is written here, in one transaction together with its
-sensor's new ``seq``, before :meth:`MqttPublisher.submit_state` returns.  The
-publisher thread reads the messages in insertion order and deletes each one
-only after the broker has acknowledged it, so a broker outage, a restart or a
-power cut loses nothing that was stored:
+sensor's new ``seq``, before :meth:`MqttPublisher.submit_states` returns. The
+states of a batch share that transaction (:meth:`Outbox.append_many`), so
+they cost one ``fsync`` together instead of one each. The publisher thread
+reads the messages in insertion order and deletes each one only after the
+broker has acknowledged it, so a broker outage, a restart or a power cut
+loses nothing that was stored:
 
 * the database runs in WAL mode with ``synchronous=FULL``, so a committed
   message survives a power cut, and a transaction cut short by a crash is
@@ -24,13 +26,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgemon.errors import PublishError
 
-__all__ = ["AppendResult", "Outbox", "StoredMessage"]
+__all__ = ["AppendResult", "BatchResult", "Outbox", "Render", "StoredMessage"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,9 @@ CREATE TABLE IF NOT EXISTS sequences (
     last_seq INTEGER NOT NULL
 );
 """
+#: ``render(seq) -> (topic, payload)``: builds a message once its sequence number is known.
+Render = Callable[[int], tuple[str, bytes]]
+
 #: Bytes kept of the WAL file after a checkpoint.
 _WAL_SIZE_LIMIT = 4 * 1024 * 1024
 
@@ -68,6 +73,17 @@ class AppendResult:
     #: Sequence number given to the new message, from 1, consecutive per stream.
     seq: int
     #: Number of oldest messages deleted to keep the queue within its bounds.
+    dropped: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """The outcome of :meth:`Outbox.append_many`."""
+
+    #: Sequence number given to each message, in the order of the batch.
+    seqs: tuple[int, ...]
+    #: Number of oldest messages deleted to keep the queue within its bounds,
+    #: messages of the batch itself included.
     dropped: int
 
 
@@ -132,40 +148,70 @@ class Outbox:
         """Total size of the queued topics and payloads, bytes."""
         return self._bytes
 
-    def append(
-        self, stream: str, qos: int, render: Callable[[int], tuple[str, bytes]]
-    ) -> AppendResult:
+    def append(self, stream: str, qos: int, render: Render) -> AppendResult:
         """Give the next ``seq`` of ``stream`` to a new message and store it.
 
         ``render(seq)`` returns the topic and the payload. The new sequence
         number and the message are committed in one transaction, and the
         oldest messages are dropped in it if the queue would exceed a bound.
+        :meth:`append_many` stores several messages at the cost of one.
 
         Raises
         ------
         PublishError
             If the database cannot be written (disk full, read-only file).
         """
+        result = self.append_many([(stream, render)], qos)
+        return AppendResult(seq=result.seqs[0], dropped=result.dropped)
+
+    def append_many(self, messages: Sequence[tuple[str, Render]], qos: int) -> BatchResult:
+        """Store several messages, in order, in one transaction.
+
+        Each message is a ``(stream, render)`` pair, as in :meth:`append`:
+        it gets the next ``seq`` of its stream, and ``render(seq)`` returns
+        its topic and payload. The new sequence numbers, the messages and the
+        deletion of the oldest messages beyond the bounds are committed
+        together, with one ``fsync``, so a crash stores either the whole
+        batch or none of it. The outcome equals that of one :meth:`append`
+        per message: when the batch alone exceeds a bound, its own first
+        messages are dropped too (their ``seq`` is used up, so subscribers see
+        the gap), and its last message is always kept.
+
+        Parameters
+        ----------
+        messages : sequence of (str, callable)
+            Stream name and ``render(seq) -> (topic, payload)`` of each message.
+        qos : int
+            MQTT QoS of every message.
+
+        Returns
+        -------
+        BatchResult
+            The ``seq`` of each message, in the order given, and the count of
+            messages dropped.
+
+        Raises
+        ------
+        PublishError
+            If the database cannot be written (disk full, read-only file).
+            Nothing of the batch is stored then, and no ``seq`` is used up;
+            the same holds when a ``render`` raises.
+        """
+        if not messages:
+            return BatchResult(seqs=(), dropped=0)
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                row = self._db.execute(
-                    "SELECT last_seq FROM sequences WHERE stream = ?", (stream,)
-                ).fetchone()
-                seq = 1 if row is None else row[0] + 1
-                topic, payload = render(seq)
-                size = len(topic.encode()) + len(payload)
-                new_id = self._db.execute(
-                    "INSERT INTO messages (topic, payload, qos, size) VALUES (?, ?, ?, ?)",
-                    (topic, payload, qos, size),
-                ).lastrowid
-                self._db.execute(
+                seqs, rows, last_seqs = self._render_batch(messages, qos)
+                kept_from, dropped_old, dropped_old_bytes = self._make_room(rows)
+                kept = rows[kept_from:]
+                self._db.executemany(
+                    "INSERT INTO messages (topic, payload, qos, size) VALUES (?, ?, ?, ?)", kept
+                )
+                self._db.executemany(
                     "INSERT INTO sequences (stream, last_seq) VALUES (?, ?) "
                     "ON CONFLICT(stream) DO UPDATE SET last_seq = excluded.last_seq",
-                    (stream, seq),
-                )
-                dropped, dropped_bytes = self._drop_oldest(
-                    new_id, self._count + 1, self._bytes + size
+                    last_seqs.items(),
                 )
                 self._db.execute("COMMIT")
             except BaseException as exc:
@@ -173,28 +219,66 @@ class Outbox:
                     self._db.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
                     raise PublishError(
-                        f"cannot store a message in the MQTT outbox {self.path}: {exc}"
+                        f"cannot store {len(messages)} message(s) in the MQTT outbox "
+                        f"{self.path}: {exc}"
                     ) from exc
                 raise
-            self._count += 1 - dropped
-            self._bytes += size - dropped_bytes
+            dropped = dropped_old + kept_from
+            self._count += len(kept) - dropped_old
+            self._bytes += sum(row[3] for row in kept) - dropped_old_bytes
             self.dropped += dropped
-        return AppendResult(seq=seq, dropped=dropped)
+        return BatchResult(seqs=tuple(seqs), dropped=dropped)
 
-    def _drop_oldest(self, new_id: int, count: int, nbytes: int) -> tuple[int, int]:
-        # The new message itself is never dropped, even if it alone exceeds max_bytes.
+    def _render_batch(
+        self, messages: Sequence[tuple[str, Render]], qos: int
+    ) -> tuple[list[int], list[tuple[str, bytes, int, int]], dict[str, int]]:
+        # Runs inside the write transaction, so the sequence numbers read here stay current.
+        last_seqs: dict[str, int] = {}
+        seqs = []
+        rows = []
+        for stream, render in messages:
+            seq = last_seqs.get(stream)
+            if seq is None:
+                row = self._db.execute(
+                    "SELECT last_seq FROM sequences WHERE stream = ?", (stream,)
+                ).fetchone()
+                seq = 0 if row is None else row[0]
+            seq += 1
+            last_seqs[stream] = seq
+            topic, payload = render(seq)
+            rows.append((topic, payload, qos, len(topic.encode()) + len(payload)))
+            seqs.append(seq)
+        return seqs, rows, last_seqs
+
+    def _make_room(self, rows: Sequence[tuple[str, bytes, int, int]]) -> tuple[int, int, int]:
+        """Delete the oldest stored messages so that ``rows`` fit; return what was dropped.
+
+        Returns the index of the first row of the batch to store (rows before
+        it are dropped before they are stored), and the count and bytes of
+        the stored messages deleted. The last row is always stored, even if
+        it alone exceeds ``max_bytes``.
+        """
+        count = self._count + len(rows)
+        nbytes = self._bytes + sum(row[3] for row in rows)
         dropped = dropped_bytes = 0
-        last_id = None
-        rows = self._db.execute("SELECT id, size FROM messages WHERE id < ? ORDER BY id", (new_id,))
-        for row_id, size in rows:
-            if count - dropped <= self.max_messages and nbytes - dropped_bytes <= self.max_bytes:
-                break
-            dropped += 1
-            dropped_bytes += size
-            last_id = row_id
-        if last_id is not None:
-            self._db.execute("DELETE FROM messages WHERE id <= ?", (last_id,))
-        return dropped, dropped_bytes
+        if count > self.max_messages or nbytes > self.max_bytes:
+            last_id = None
+            for row_id, size in self._db.execute("SELECT id, size FROM messages ORDER BY id"):
+                if count - dropped <= self.max_messages and nbytes - dropped_bytes <= self.max_bytes:
+                    break
+                dropped += 1
+                dropped_bytes += size
+                last_id = row_id
+            if last_id is not None:
+                self._db.execute("DELETE FROM messages WHERE id <= ?", (last_id,))
+        count -= dropped
+        nbytes -= dropped_bytes
+        kept_from = 0
+        while kept_from < len(rows) - 1 and (count > self.max_messages or nbytes > self.max_bytes):
+            count -= 1
+            nbytes -= rows[kept_from][3]
+            kept_from += 1
+        return kept_from, dropped, dropped_bytes
 
     def peek(self, after_id: int, limit: int) -> list[StoredMessage]:
         """Return up to ``limit`` messages with an id greater than ``after_id``, oldest first."""
