@@ -321,8 +321,8 @@ def test_uninstall_keeps_config_and_state(tmp_path):
     (root / "etc" / "edgemon").mkdir(parents=True)
     (root / "var" / "lib" / "edgemon").mkdir(parents=True)
 
-    kept = run_script(INSTALL, "--root", root, "--uninstall")
-    assert kept.returncode == 0, kept.stderr
+    uninstalled = run_script(INSTALL, "--root", root, "--uninstall")
+    assert uninstalled.returncode == 0, uninstalled.stderr
     assert not (root / "opt" / "edgemon").exists()
     assert not (root / "etc" / "systemd" / "system" / "edgemon.service").exists()
     assert (root / "etc" / "edgemon").is_dir()
@@ -658,7 +658,8 @@ def test_fleet_dry_run_prints_commands(fleet):
         in out
     )
     assert "--config edgemon-rollout/edgemon.toml --enable" in out
-    assert "config from" in out and "press-4.toml" in out
+    press_4 = fleet.root / "press-4.toml"
+    assert f"[pi@press-4.plant.lan] fleet.sh: device id press-4, config from {press_4}" in out
     assert "nothing was changed" in out
 
 

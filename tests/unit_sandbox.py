@@ -50,7 +50,7 @@ class ArgCmp(ctypes.Structure):
 
 
 def syscall_groups() -> dict[str, list[str]]:
-    """Return the members of every ``@group`` that this systemd knows."""
+    """Return the members of every ``@group`` that this systemd version defines."""
     listing = subprocess.run(
         ["systemd-analyze", "syscall-filter", "--no-pager"],
         capture_output=True,
@@ -123,9 +123,9 @@ def load_filters(allowed: set[str], error_number: int, deny_write_execute: bool)
     ]
     seccomp.seccomp_load.argtypes = [ctypes.c_void_p]
 
-    def check(result: int, what: str) -> None:
+    def check(result: int, action: str) -> None:
         if result != 0:
-            raise SystemExit(f"libseccomp: {what} failed: {os.strerror(-result)}")
+            raise SystemExit(f"libseccomp: {action} failed: {os.strerror(-result)}")
 
     allow_list = seccomp.seccomp_init(scmp_act_errno(error_number))
     for name in sorted(allowed):
