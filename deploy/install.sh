@@ -35,8 +35,9 @@ Install or update edgemon as the systemd service edgemon.service (run as root).
   --python PYTHON     interpreter for the virtual environment, Python >= 3.11
                       (default: python3)
   --wheelhouse DIR    install dependencies from the wheels in DIR only, without an index
-  --root DIR          stage every file under DIR instead of /, for tests and packaging;
-                      skips the user, ownership and systemctl steps
+  --root DIR          stage every file under DIR instead of /, for tests; skips the
+                      user, ownership and systemctl steps. The virtual environment
+                      works only where it was created, in DIR/opt/edgemon/venv
   --uninstall         stop and disable the service, remove the unit and the virtual
                       environment; keeps /etc/edgemon and /var/lib/edgemon
   --purge             with --uninstall: also remove /etc/edgemon, /var/lib/edgemon
