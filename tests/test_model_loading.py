@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -192,3 +193,20 @@ print(",".join(name for name in heavy if name in sys.modules))
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_onnxruntime_telemetry_off(kmeans_file, tmp_path):
+    # Linux onnxruntime wheels create a telemetry database in the user's cache
+    # at import unless ORT_DISABLE_TELEMETRY is set; the backend sets it.
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ORT_")}
+    env["HOME"] = str(home)
+    code = (
+        "import numpy as np\n"
+        "from edgemon.model import load_model\n"
+        f"model = load_model({str(kmeans_file)!r}, backend='onnxruntime')\n"
+        "model.score(np.zeros((1, model.metadata.n_features)))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+    assert not (home / ".cache" / "Microsoft").exists()

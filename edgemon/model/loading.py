@@ -8,6 +8,8 @@ installed, the numpy scorer elsewhere.
 
 from __future__ import annotations
 
+import importlib.util
+
 import logging
 import math
 from collections.abc import Sequence
@@ -271,9 +273,9 @@ def _channel_problems(
 
 
 def _onnxruntime_available() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
+    # find_spec looks for the package without importing it; the backend imports it
+    # only after switching its telemetry off.
+    if importlib.util.find_spec("onnxruntime") is None:
         logger.info("onnxruntime is not installed; scoring with the numpy backend")
         return False
     return True

@@ -8,6 +8,8 @@ parallelism.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from edgemon.errors import ModelError
@@ -42,6 +44,10 @@ class OnnxRuntimeScorer:
     backend = "onnxruntime"
 
     def __init__(self, model_bytes: bytes, algorithm: str, n_features: int) -> None:
+        # Linux wheels of onnxruntime (1.32 checked) create a telemetry database under
+        # ~/.cache/Microsoft at import unless this is set first. A monitoring daemon
+        # writes and sends nothing its user did not configure; users can still opt in.
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         try:
             import onnxruntime
         except ImportError as exc:
