@@ -64,8 +64,9 @@ def flip_negative(bits: np.ndarray, out: np.ndarray) -> np.ndarray:
 class _OrderPlan:
     """Pivots and gathering positions for rows of ``n`` values.
 
-    Gathered keys have the columns ``[x[0], x[j1+1] ... x[jP+1], x[j1] ...
-    x[jP], x[n-1]]``.
+    Both paths end with the same gathered columns: each quantile's ``x[j]``,
+    then each one's ``x[j+1]`` (``x[j]`` again where ``g = 0``), then
+    ``x[0]`` and ``x[n-1]``.
     """
 
     #: ``(start, stop, kth)``: partition ``keys[:, start:stop]`` at ``kth``, in this order.
@@ -74,10 +75,11 @@ class _OrderPlan:
     pivots: np.ndarray
     #: Start of each segment for ``minimum.reduceat``: 0, then ``j + 1`` per pivot.
     segments: np.ndarray
-    #: Position in a sorted row of every gathered column.
-    sorted_columns: np.ndarray
-    #: Gathered columns holding each quantile's ``x[j]``, then each one's ``x[j+1]``.
-    bounds: np.ndarray
+    #: Position in a sorted row of each gathered column.
+    sorted_positions: np.ndarray
+    #: Column of each gathered column in the partition path's keys
+    #: ``[x[0], x[j1+1] ... x[jP+1], x[j1] ... x[jP], x[n-1]]``.
+    picked_columns: np.ndarray
     #: Interpolation weight ``g`` of each quantile.
     weights: np.ndarray
 
@@ -106,15 +108,18 @@ def _order_plan(n: int) -> _OrderPlan:
     n_pivots = len(pivots)
     successor_column = {j: 1 + i for i, j in enumerate(pivots)}
     pivot_column = {j: 1 + n_pivots + i for i, j in enumerate(pivots)}
-    lower = [pivot_column[j] for j, _ in positions]
-    upper = [successor_column[j] if g > 0 else pivot_column[j] for j, g in positions]
+    upper = [j + 1 if g > 0 else j for j, g in positions]
+    picked_upper = [successor_column[j] if g > 0 else pivot_column[j] for j, g in positions]
     # Index arrays rather than tuples: numpy converts a tuple index on every use.
     return _OrderPlan(
         partitions=tuple(partitions),
         pivots=np.array(pivots, dtype=np.intp),
         segments=np.array([0, *(j + 1 for j in pivots)], dtype=np.intp),
-        sorted_columns=np.array([0, *(j + 1 for j in pivots), *pivots, n - 1], dtype=np.intp),
-        bounds=np.array(lower + upper, dtype=np.intp),
+        sorted_positions=np.array([*(j for j, _ in positions), *upper, 0, n - 1], dtype=np.intp),
+        picked_columns=np.array(
+            [*(pivot_column[j] for j, _ in positions), *picked_upper, 0, 1 + 2 * n_pivots],
+            dtype=np.intp,
+        ),
         weights=np.array([g for _, g in positions]),
     )
 
@@ -123,11 +128,10 @@ def _order_plan(n: int) -> _OrderPlan:
 class _BatchPlan:
     """Flat gathering indices for ``n_sets`` sets of ``n_rows`` rows (see :func:`_batch_plan`)."""
 
-    #: Flat indices into sorted values of shape (n_sets * n_rows, width) of every gathered column.
+    #: Flat indices into sorted values of shape (n_sets * n_rows, width).
     sorted_flat: np.ndarray
-    #: Flat indices into gathered keys of shape (n_sets * n_rows, n_columns) of each quantile's
-    #: ``x[j]`` (first half) and ``x[j+1]`` (second half).
-    bounds_flat: np.ndarray
+    #: Flat indices into the partition path's keys of shape (n_sets * n_rows, 2 + 2 n_pivots).
+    picked_flat: np.ndarray
     #: Interpolation weight of each quantile, shape (n_sets * n_rows, n_quantiles).
     weights: np.ndarray
 
@@ -140,20 +144,18 @@ def _batch_plan(lengths: tuple[int, ...], n_rows: int) -> _BatchPlan:
     costs several Python-level steps per call.
     """
     plans = [_order_plan(n) for n in lengths]
-    width = max(lengths)
 
     def per_row(field: str) -> np.ndarray:
         return np.repeat(np.stack([getattr(plan, field) for plan in plans]), n_rows, axis=0)
 
-    sorted_columns = per_row("sorted_columns")
-    bounds = per_row("bounds")
     rows = np.arange(len(plans) * n_rows)[:, np.newaxis]
+    n_picked = 2 + 2 * len(plans[0].pivots)
     arrays = _BatchPlan(
-        sorted_flat=rows * width + sorted_columns,
-        bounds_flat=rows * sorted_columns.shape[1] + bounds,
+        sorted_flat=rows * max(lengths) + per_row("sorted_positions"),
+        picked_flat=rows * n_picked + per_row("picked_columns"),
         weights=per_row("weights"),
     )
-    for array in (arrays.sorted_flat, arrays.bounds_flat, arrays.weights):
+    for array in (arrays.sorted_flat, arrays.picked_flat, arrays.weights):
         array.setflags(write=False)  # shared through the cache
     return arrays
 
@@ -200,7 +202,6 @@ def order_statistics(
     n_rows = sets[0][0].shape[0]
     lengths = tuple(values.shape[1] for values, _ in sets)
     batch_plan = _batch_plan(lengths, n_rows)
-    n_columns = batch_plan.sorted_flat.shape[1]
 
     width = max(lengths)
     if n_rows * width * len(sets) <= SORT_MAX_VALUES:
@@ -214,31 +215,31 @@ def order_statistics(
             block.sort(axis=1)
         floats = ordered.take(batch_plan.sorted_flat)
     else:
-        picked = np.empty((len(sets) * n_rows, n_columns), dtype=np.int64)
+        n_picked = batch_plan.picked_flat.shape[1]
+        picked_keys = np.empty((len(sets) * n_rows, n_picked), dtype=np.int64)
         for i, (values, nonnegative) in enumerate(sets):
             plan = _order_plan(values.shape[1])
             keys = workspace.array(f"order.partitioned{i}", values.shape, np.int64)
             _fill_keys(values, keys, nonnegative)
             for start, stop, kth in plan.partitions:
                 keys[:, start:stop].partition(kth, axis=1)
-            rows = picked[i * n_rows : (i + 1) * n_rows]
+            rows = picked_keys[i * n_rows : (i + 1) * n_rows]
             n_pivots = len(plan.pivots)
             rows[:, : 1 + n_pivots] = np.minimum.reduceat(keys, plan.segments, axis=1)
             rows[:, 1 + n_pivots : -1] = keys[:, plan.pivots]
             np.maximum.reduce(keys[:, int(plan.pivots[-1]) :], axis=1, out=rows[:, -1])
-        floats = flip_negative(picked, np.empty_like(picked)).view(np.float64)
+        picked = flip_negative(picked_keys, np.empty_like(picked_keys)).view(np.float64)
+        floats = picked.take(batch_plan.picked_flat)
 
     n_quantiles = len(QUANTILES)
-    gathered = floats.take(batch_plan.bounds_flat)
-    lower = gathered[:, :n_quantiles]
-    quantiles = lower + batch_plan.weights * (gathered[:, n_quantiles:] - lower)
-
+    lower = floats[:, :n_quantiles]
+    quantiles = lower + batch_plan.weights * (floats[:, n_quantiles : 2 * n_quantiles] - lower)
     quantiles = quantiles.reshape(len(sets), n_rows, n_quantiles)
-    floats = floats.reshape(len(sets), n_rows, n_columns)
+    extremes = floats[:, 2 * n_quantiles :].reshape(len(sets), n_rows, 2)
     return {
         "q25": quantiles[:, :, 0],
         "median": quantiles[:, :, 1],
         "q75": quantiles[:, :, 2],
-        "min": floats[:, :, 0],
-        "max": floats[:, :, -1],
+        "min": extremes[:, :, 0],
+        "max": extremes[:, :, 1],
     }

@@ -55,9 +55,10 @@ class SampleStatistics:
     Parameters
     ----------
     source : ndarray or callable
-        The values, shape (n_rows, n_values), float64, C-contiguous, at
-        least 16 per row; or a function returning them, called on first
-        use.  Read, never written.
+        The values, shape (n_rows, n_values), float64, C-contiguous; or a
+        function returning them, called on first use.  Read, never written.
+    n_values : int
+        Values per row, at least 16.
     workspace : Workspace
         Supplies scratch arrays.
     prefix : str
@@ -76,12 +77,14 @@ class SampleStatistics:
     def __init__(
         self,
         source: np.ndarray | Callable[[], np.ndarray],
+        n_values: int,
         workspace: Workspace,
         prefix: str,
         *,
         nonnegative: bool = False,
     ) -> None:
         self._source = source
+        self.n_values = n_values
         self._workspace = workspace
         self._prefix = prefix
         self.nonnegative = nonnegative
@@ -94,11 +97,6 @@ class SampleStatistics:
     def values(self) -> np.ndarray:
         """The sample set, shape (n_rows, n_values)."""
         return self._source() if callable(self._source) else self._source
-
-    @property
-    def n_values(self) -> int:
-        """Values per row."""
-        return self.values.shape[1]
 
     def _scratch(self, name: str) -> np.ndarray:
         return self._workspace.array(self._prefix + name, self.values.shape)
@@ -238,10 +236,7 @@ class StatisticsGroup:
         if workspace is None:
             workspace = [*moments, *order][0]._workspace
         self._workspace = workspace
-
-    @cached_attribute
-    def _counts(self) -> np.ndarray:
-        return _counts(tuple(s.n_values for s in self._moment_sets))
+        self._counts = _counts(tuple(member.n_values for member in moments))
 
     @cached_attribute
     def second_moments(self) -> dict[str, np.ndarray]:

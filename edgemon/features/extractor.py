@@ -375,10 +375,11 @@ class _Batch:
 
     def __init__(self, rows: np.ndarray, extractor: FeatureExtractor) -> None:
         workspace = extractor._workspace
-        self.time = SampleStatistics(rows, workspace, "samples.")
-        spectrum = self.spectrum = Spectrum(self.time, extractor._spectrum_plan, workspace)
+        plan = extractor._spectrum_plan
+        self.time = SampleStatistics(rows, extractor.window, workspace, "samples.")
+        spectrum = self.spectrum = Spectrum(self.time, plan, workspace)
         self.amplitudes = SampleStatistics(
-            lambda: spectrum.amplitude, workspace, "amplitudes.", nonnegative=True
+            lambda: spectrum.amplitude, plan.n_bins, workspace, "amplitudes.", nonnegative=True
         )
         if extractor._envelope_plan is not None:
             self.envelope = Envelope(self.time, extractor._envelope_plan, workspace)
