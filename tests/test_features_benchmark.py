@@ -20,7 +20,7 @@ def test_benchmark_script_runs(tmp_path, capsys):
     module.main(arguments)
     output = capsys.readouterr().out
     assert "Gaussian noise (CWRU data not found)" in output
-    for case in ("floor", "batch 64", "daemon, per window", "naive loop"):
+    for case in ("floor", "batch 64", "per window", "per window with flags", "naive loop"):
         assert f"| {case} |" in output
     assert "peak memory allocated while streaming" in output
 
