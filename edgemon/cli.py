@@ -164,7 +164,33 @@ def _add_inspect(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_evaluate(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("evaluate", help="compare clustering settings on labelled recordings", description="Run the clustering study's grid and write a report.")
+    p = commands.add_parser(
+        "evaluate",
+        help="compare clustering settings on labelled recordings and write a report",
+        description="Run a grid of clustering settings (algorithm, features, domain, PCA, number of "
+        "clusters, seeds) on recordings split by load or time, score each against the condition "
+        "labels, and write tables, plots and a summary to --out. See docs/evaluation.md.",
+    )
+    data = p.add_argument_group("data")
+    data.add_argument("--dataset", choices=("cwru", "mfpt", "ims"), default=None, help="data set kind; it decides the channels, the sample rate and how folds are made")
+    data.add_argument("--data", type=Path, default=None, metavar="DIR", help="folder of the --dataset recordings")
+    data.add_argument("--all-datasets", action="store_true", help="evaluate cwru, mfpt and ims from --data-root into one report")
+    data.add_argument("--data-root", type=Path, default=None, metavar="DIR", help="with --all-datasets: folder holding cwru/, mfpt/ and ims/")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="report folder (created; its report files are replaced)")
+    grid = p.add_argument_group("grid (comma-separated lists; default: the full grid, or the small one with --quick)")
+    grid.add_argument("--algorithms", default=None, metavar="LIST", help="kmeans, gmm-full, gmm-tied, gmm-diag, gmm-spherical, optics; gmm means all four mixtures")
+    grid.add_argument("--features", default=None, metavar="LIST", help="mean, median, std, iqr, skewness, kurtosis, averaging, variance, shape, all, default (the preset of 'edgemon train'); statistics and groups are aliases")
+    grid.add_argument("--domains", default=None, metavar="LIST", help="time, freq, both (default: all three)")
+    grid.add_argument("--pca", default=None, metavar="LIST", help="none, a number of components, or a share of explained variance in (0, 1) (default: none,2,0.9)")
+    grid.add_argument("--max-clusters", type=int, default=None, metavar="K", help="try every number of clusters from 2 to K (default: 8; 4 with --quick)")
+    grid.add_argument("--seeds", type=int, default=None, metavar="N", help="random seeds per setting (default: 3; 1 with --quick)")
+    grid.add_argument("--quick", action="store_true", help="a small grid that runs in about a minute")
+    p.add_argument("--window", type=int, default=None, metavar="N", help="samples per window (default: the window of 'edgemon train')")
+    p.add_argument("--hop", type=int, default=None, metavar="N", help="samples between window starts (default: the window, so windows do not overlap)")
+    p.add_argument("--jobs", type=int, default=-1, metavar="N", help="worker processes; -1 uses all cores (default: -1)")
+    p.add_argument("--cache", type=Path, default=None, metavar="DIR", help="result cache folder (default: $XDG_CACHE_HOME/edgemon/evaluate, else ~/.cache/edgemon/evaluate)")
+    p.add_argument("--no-cache", action="store_true", help="compute every cell and store nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_run_evaluate)
 
 

@@ -1,0 +1,321 @@
+"""One cell of the evaluation grid: fit on the training side, score the test side.
+
+The steps are those of ``edgemon train`` (:mod:`edgemon.training.fit`):
+``StandardScaler``, optional ``PCA``, then ``KMeans`` or ``GaussianMixture``
+fitted on the training windows; each cluster is named after the majority
+label of its training windows; the novelty threshold is learned from the
+training scores with :func:`edgemon.training.fit.novelty_threshold` and its
+default quantile and margin, and decides which test windows would be
+reported ``unknown``.
+
+One difference keeps the grid affordable: each cell is one initialisation
+(``n_init=1``, seeded by the cell's seed), where ``edgemon train`` keeps the
+best of 10 K-means and 3 mixture initialisations.  The grid's seeds are
+therefore its restarts, and the spread over seeds shows how much a single
+fit depends on its initialisation.
+
+OPTICS has no ``predict``.  A test window takes the cluster of its nearest
+training window when it lies within that window's core distance, that is
+when OPTICS would count it as directly density-reachable; otherwise it is
+noise.  OPTICS has no novelty score, so its ``unknown_rate`` is NaN and its
+``noise_share`` says how many test windows fell outside every cluster.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Imported here, not in the functions, so that their OpenMP and BLAS libraries
+# are loaded before run_cells limits the threads; threadpoolctl only limits
+# libraries that are already loaded.
+from sklearn.cluster import OPTICS, KMeans
+from sklearn.decomposition import PCA
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import NearestNeighbors
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from edgemon.training import metrics
+
+__all__ = [
+    "OPTICS_MIN_SAMPLES",
+    "RESULT_FIELDS",
+    "Prediction",
+    "cluster",
+    "evaluate_cell",
+    "fit_predict",
+    "project",
+    "run_cells",
+    "score_prediction",
+]
+
+#: OPTICS ``min_samples``, as a share of the training windows (at least 5).
+OPTICS_MIN_SAMPLES = 0.01
+
+#: Fields of a cell's result, besides ``status``.
+RESULT_FIELDS = (
+    *metrics.LABEL_SCORES,
+    "accuracy_majority",
+    "accuracy_hungarian",
+    "silhouette",
+    "noise_share",
+    "unknown_rate",
+    "clusters_found",
+    "components",
+    "n_train",
+    "n_test",
+    "warnings",
+    "cpu_seconds",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """A clustering fitted on the training windows and its output on the test windows."""
+
+    #: Cluster of each training and test window; :data:`metrics.NOISE` for OPTICS noise.
+    train_clusters: np.ndarray
+    test_clusters: np.ndarray
+    #: Test windows in the space the clustering saw, shape (n_test, n_components).
+    test_points: np.ndarray
+    #: Cluster-to-label mappings learned on the training side.
+    majority: dict[int, str]
+    hungarian: dict[int, str]
+    #: True for test windows above the novelty threshold; None for OPTICS.
+    unknown: np.ndarray | None
+
+
+def project(
+    train: np.ndarray, test: np.ndarray, pca: int | float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scale, and optionally project, the windows with transforms fitted on the training side.
+
+    Parameters
+    ----------
+    train, test : ndarray of shape (n_windows, n_columns), float64
+    pca : None, int or float
+        None: scaling only.  An int: that many principal components.  A
+        float in (0, 1): as many components as explain that share of variance.
+
+    Returns
+    -------
+    train_points, test_points : ndarray of shape (n_windows, n_components)
+    """
+    steps: list = [("scaler", StandardScaler())]
+    if pca is not None:
+        # The SVD of these small matrices is exact, so the random state never matters.
+        steps.append(("pca", PCA(n_components=pca, random_state=0)))
+    transform = Pipeline(steps)
+    return transform.fit_transform(train), transform.transform(test)
+
+
+def cluster(
+    train_points: np.ndarray,
+    train_labels: np.ndarray,
+    test_points: np.ndarray,
+    *,
+    algorithm: str,
+    k: int | None,
+    seed: int | None,
+) -> Prediction:
+    """Fit one clustering algorithm on projected training windows and apply it to the test windows.
+
+    Parameters
+    ----------
+    train_points, test_points : ndarray of shape (n_windows, n_components)
+        From :func:`project`.
+    train_labels : ndarray of shape (n_train,)
+    algorithm : str
+        ``"kmeans"``, ``"gmm-<covariance type>"`` or ``"optics"``.
+    k : int or None
+        Number of clusters; None for OPTICS.
+    seed : int or None
+        Seeds the initialisation; None for OPTICS, which is deterministic.
+    """
+    if algorithm == "optics":
+        return _optics(train_points, train_labels, test_points)
+    return _centroid_model(train_points, train_labels, test_points, algorithm, k, seed)
+
+
+def fit_predict(
+    train: np.ndarray,
+    train_labels: np.ndarray,
+    test: np.ndarray,
+    *,
+    algorithm: str,
+    k: int | None,
+    pca: int | float | None,
+    seed: int | None,
+) -> Prediction:
+    """Project, then cluster: one grid setting from feature matrices to a prediction."""
+    train_points, test_points = project(train, test, pca)
+    return cluster(train_points, train_labels, test_points, algorithm=algorithm, k=k, seed=seed)
+
+
+def evaluate_cell(
+    train_points: np.ndarray,
+    train_labels: np.ndarray,
+    test_points: np.ndarray,
+    test_labels: np.ndarray,
+    *,
+    algorithm: str,
+    k: int | None,
+    seed: int | None,
+) -> dict[str, Any]:
+    """Cluster and score one grid cell on projected windows.
+
+    Returns
+    -------
+    dict
+        ``status`` (``"ok"``, or ``"failed: <message>"`` when scikit-learn
+        rejected the fit, with every score NaN) and :data:`RESULT_FIELDS`.
+        ``warnings`` counts the warnings the fit raised (mostly scikit-learn's
+        ``ConvergenceWarning``); ``cpu_seconds`` is the CPU time of the fit
+        and its scores in this process.
+    """
+    started = time.process_time()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            prediction = cluster(
+                train_points, train_labels, test_points, algorithm=algorithm, k=k, seed=seed
+            )
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            return _failed(exc, len(train_points), len(test_points), len(caught), started)
+    result = score_prediction(prediction, test_labels, seed=seed or 0)
+    result.update(
+        status="ok",
+        n_train=len(train_points),
+        n_test=len(test_points),
+        warnings=len(caught),
+        cpu_seconds=time.process_time() - started,
+    )
+    return result
+
+
+def score_prediction(prediction: Prediction, test_labels: np.ndarray, *, seed: int = 0) -> dict:
+    """Return the scores of a prediction on the test windows (see :mod:`edgemon.training.metrics`)."""
+    clusters = prediction.test_clusters
+    result: dict[str, Any] = metrics.label_scores(test_labels, clusters)
+    single_label = np.unique(test_labels).size < 2
+    for name, mapping in (("accuracy_majority", prediction.majority), ("accuracy_hungarian", prediction.hungarian)):
+        result[name] = float("nan") if single_label else metrics.mapped_accuracy(clusters, test_labels, mapping)
+    # With labels, the label scores say more than the silhouette, which
+    # costs as much as a fit; it is computed where no labels exist.
+    result["silhouette"] = (
+        metrics.silhouette(prediction.test_points, clusters, seed=seed) if single_label else float("nan")
+    )
+    result["noise_share"] = metrics.noise_share(clusters)
+    result["unknown_rate"] = (
+        float("nan") if prediction.unknown is None else float(np.mean(prediction.unknown))
+    )
+    found = np.unique(prediction.train_clusters)
+    result["clusters_found"] = int(np.count_nonzero(found != metrics.NOISE))
+    result["components"] = int(prediction.test_points.shape[1])
+    return result
+
+
+def run_cells(
+    train: np.ndarray,
+    train_labels: np.ndarray,
+    test: np.ndarray,
+    test_labels: np.ndarray,
+    cells: Sequence[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Evaluate several cells on the same feature matrices; the unit of work of a joblib worker.
+
+    Each cell is a mapping with ``algorithm``, ``k``, ``pca`` and ``seed``.
+    The projection is fitted once per PCA setting.  BLAS and OpenMP are held
+    to one thread, because the cells already run in parallel processes and
+    nested threads would only compete for the same cores.
+    """
+    results = []
+    projections: dict[Any, tuple[np.ndarray, np.ndarray] | Exception] = {}
+    with threadpool_limits(limits=1):
+        for cell in cells:
+            started = time.process_time()
+            if cell["pca"] not in projections:
+                try:
+                    projections[cell["pca"]] = project(train, test, cell["pca"])
+                except (ValueError, np.linalg.LinAlgError) as exc:
+                    projections[cell["pca"]] = exc
+            projection = projections[cell["pca"]]
+            if isinstance(projection, Exception):
+                results.append(_failed(projection, len(train), len(test), 0, started))
+                continue
+            train_points, test_points = projection
+            results.append(evaluate_cell(
+                train_points, train_labels, test_points, test_labels,
+                algorithm=cell["algorithm"], k=cell["k"], seed=cell["seed"],
+            ))
+    return results
+
+
+def _failed(exc: Exception, n_train: int, n_test: int, n_warnings: int, started: float) -> dict[str, Any]:
+    result: dict[str, Any] = dict.fromkeys(RESULT_FIELDS, float("nan"))
+    result.update(
+        status=f"failed: {exc}",
+        n_train=n_train,
+        n_test=n_test,
+        warnings=n_warnings,
+        cpu_seconds=time.process_time() - started,
+    )
+    return result
+
+
+def _centroid_model(train_points, train_labels, test_points, algorithm, k, seed) -> Prediction:
+    from edgemon.model.metadata import NOVELTY_KINDS
+    from edgemon.training.fit import DEFAULT_NOVELTY_MARGIN, DEFAULT_NOVELTY_QUANTILE, novelty_threshold
+
+    name, _, covariance_type = algorithm.partition("-")
+    if name == "kmeans":
+        estimator = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(train_points)
+        train_scores = estimator.transform(train_points).min(axis=1)
+        test_scores = estimator.transform(test_points).min(axis=1)
+    else:
+        estimator = GaussianMixture(
+            n_components=k, covariance_type=covariance_type, n_init=1, random_state=seed
+        ).fit(train_points)
+        train_scores = -estimator.score_samples(train_points)
+        test_scores = -estimator.score_samples(test_points)
+    novelty = novelty_threshold(
+        train_scores,
+        kind=NOVELTY_KINDS[name],
+        quantile=DEFAULT_NOVELTY_QUANTILE,
+        margin=DEFAULT_NOVELTY_MARGIN,
+    )
+    train_clusters = estimator.predict(train_points).astype(np.int64)
+    return Prediction(
+        train_clusters=train_clusters,
+        test_clusters=estimator.predict(test_points).astype(np.int64),
+        test_points=test_points,
+        majority=metrics.majority_mapping(train_clusters, train_labels),
+        hungarian=metrics.hungarian_mapping(train_clusters, train_labels),
+        unknown=test_scores > novelty.threshold,
+    )
+
+
+def _optics(train_points, train_labels, test_points) -> Prediction:
+    min_samples = max(5, round(OPTICS_MIN_SAMPLES * len(train_points)))
+    optics = OPTICS(min_samples=min_samples).fit(train_points)
+    train_clusters = optics.labels_.astype(np.int64)
+
+    distances, nearest = NearestNeighbors(n_neighbors=1).fit(train_points).kneighbors(test_points)
+    nearest = nearest[:, 0]
+    reachable = distances[:, 0] <= optics.core_distances_[nearest]
+    test_clusters = np.where(reachable, train_clusters[nearest], metrics.NOISE)
+    return Prediction(
+        train_clusters=train_clusters,
+        test_clusters=test_clusters,
+        test_points=test_points,
+        majority=metrics.majority_mapping(train_clusters, train_labels),
+        hungarian=metrics.hungarian_mapping(train_clusters, train_labels),
+        unknown=None,
+    )
