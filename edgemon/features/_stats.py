@@ -74,6 +74,12 @@ class SampleStatistics:
     first use.
     """
 
+    # Until a group sets them on the instance.
+    _moment_group: StatisticsGroup | None = None
+    _moment_slot = 0
+    _order_group: StatisticsGroup | None = None
+    _order_slot = 0
+
     def __init__(
         self,
         source: np.ndarray | Callable[[], np.ndarray],
@@ -88,10 +94,6 @@ class SampleStatistics:
         self._workspace = workspace
         self._prefix = prefix
         self.nonnegative = nonnegative
-        self._moment_group: StatisticsGroup | None = None
-        self._moment_slot = 0
-        self._order_group: StatisticsGroup | None = None
-        self._order_slot = 0
 
     @cached_attribute
     def values(self) -> np.ndarray:

@@ -162,14 +162,16 @@ class FeatureExtractor:
         else:
             self._envelope_plan = None
 
-        # Domains whose statistics are computed together (see StatisticsGroup).
+        # Indices into (time, freq) of the domains whose statistics are
+        # computed together (see StatisticsGroup).
         features = [r.feature for r in resolved if r.feature is not None]
+        domains = ("time", "freq")
         self._moment_domains = tuple(
-            domain for domain in ("time", "freq") if any(f.domain == domain for f in features)
+            i for i, domain in enumerate(domains) if any(f.domain == domain for f in features)
         )
         self._order_domains = tuple(
-            domain
-            for domain in ("time", "freq")
+            i
+            for i, domain in enumerate(domains)
             if any(f.domain == domain and f.order_statistics for f in features)
         )
         self._workspace = Workspace()
@@ -383,10 +385,10 @@ class _Batch:
         )
         if extractor._envelope_plan is not None:
             self.envelope = Envelope(self.time, extractor._envelope_plan, workspace)
-        domains = {"time": self.time, "freq": self.amplitudes}
+        sets = (self.time, self.amplitudes)
         StatisticsGroup(
-            moments=[domains[name] for name in extractor._moment_domains],
-            order=[domains[name] for name in extractor._order_domains],
+            moments=[sets[i] for i in extractor._moment_domains],
+            order=[sets[i] for i in extractor._order_domains],
             workspace=workspace,
         )
 
