@@ -141,7 +141,8 @@ class RingBuffer:
         self.hop = int(hop)
 
         self._samples = np.zeros((self.capacity, self.n_channels), dtype=np.float64)
-        self._indices = np.zeros(self.capacity, dtype=np.int64)
+        # Source sample index minus received position of each stored sample; it changes only at gaps.
+        self._index_offsets = np.zeros(self.capacity, dtype=np.int64)
         self._flags = np.zeros(self.capacity, dtype=np.uint8)
         # True where the sample's source index does not follow the previous sample's.
         self._jump_before = np.zeros(self.capacity, dtype=bool)
@@ -151,6 +152,12 @@ class RingBuffer:
         self._next_start = 0
         self._next_index: int | None = None
 
+        # Returned by every pop that finds no complete window; its arrays have no elements.
+        self._empty = WindowBatch(
+            samples=np.empty((0, self.window, self.n_channels), dtype=np.float64),
+            starts=np.empty(0, dtype=np.int64),
+            flags=np.empty(0, dtype=np.uint8),
+        )
         self._windows_out = 0
         self._gaps = 0
         self._gap_samples = 0
@@ -226,13 +233,23 @@ class RingBuffer:
         # Only the last `capacity` samples of a block larger than the buffer are stored.
         kept = min(n, self.capacity)
         offset = n - kept
-        slots = self._slots(start_position + offset, kept)
-        self._samples[slots] = samples[offset:]
-        self._indices[slots] = np.arange(block.first_index + offset, block.first_index + n)
-        self._flags[slots] = np.uint8(int(block.flags))
-        self._jump_before[slots] = False
+        first_slot = (start_position + offset) % self.capacity
+        flags = np.uint8(int(block.flags))
+        # Slices, not index arrays: up to the end of the storage, then from its start.
+        head = min(kept, self.capacity - first_slot)
+        index_offset = block.first_index - start_position
+        self._store(first_slot, samples[offset : offset + head], index_offset, flags)
+        if head < kept:
+            self._store(0, samples[offset + head :], index_offset, flags)
         if jump and offset == 0:
-            self._jump_before[slots[0]] = True
+            self._jump_before[first_slot] = True
+
+    def _store(self, slot: int, samples: np.ndarray, index_offset: int, flags: np.uint8) -> None:
+        stop = slot + len(samples)
+        self._samples[slot:stop] = samples
+        self._index_offsets[slot:stop] = index_offset
+        self._flags[slot:stop] = flags
+        self._jump_before[slot:stop] = False
 
     def pop_windows(self, max_windows: int | None = None) -> WindowBatch:
         """Return the complete windows since the last call, oldest first.
@@ -255,28 +272,38 @@ class RingBuffer:
         if max_windows is not None:
             n_windows = min(n_windows, max_windows)
         if n_windows == 0:
-            return WindowBatch(
-                samples=np.empty((0, self.window, self.n_channels), dtype=np.float64),
-                starts=np.empty(0, dtype=np.int64),
-                flags=np.empty(0, dtype=np.uint8),
-            )
+            return self._empty
 
         span = (n_windows - 1) * self.hop + self.window
-        slots = self._slots(self._next_start, span)
-        samples = self._samples[slots]
+        first_slot = self._next_start % self.capacity
         offsets = np.arange(n_windows) * self.hop
-
-        windows = np.lib.stride_tricks.sliding_window_view(samples, self.window, axis=0)
-        windows = np.ascontiguousarray(windows[:: self.hop].transpose(0, 2, 1))
-        starts = self._indices[slots][offsets]
-        flags = _window_flags(self._flags[slots], self._jump_before[slots], offsets, self.window)
+        # A view of the storage unless the span wraps around its end; the windows are copied below.
+        samples = self._read(self._samples, first_slot, span)
+        item, channel = samples.strides
+        windows = np.lib.stride_tricks.as_strided(
+            samples,
+            shape=(n_windows, self.window, self.n_channels),
+            strides=(self.hop * item, item, channel),
+            writeable=False,
+        ).copy()
+        starts = self._next_start + offsets + self._index_offsets[(first_slot + offsets) % self.capacity]
+        flags = _window_flags(
+            self._read(self._flags, first_slot, span),
+            self._read(self._jump_before, first_slot, span),
+            offsets,
+            self.window,
+        )
 
         self._next_start += n_windows * self.hop
         self._windows_out += n_windows
         return WindowBatch(samples=windows, starts=starts, flags=flags)
 
-    def _slots(self, position: int, count: int) -> np.ndarray:
-        return (position + np.arange(count)) % self.capacity
+    def _read(self, storage: np.ndarray, slot: int, count: int) -> np.ndarray:
+        """Return ``count`` entries of ``storage`` from ``slot`` on: a view unless they wrap around."""
+        stop = slot + count
+        if stop <= self.capacity:
+            return storage[slot:stop]
+        return np.concatenate((storage[slot:], storage[: stop - self.capacity]))
 
 
 def _window_flags(
