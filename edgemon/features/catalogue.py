@@ -100,6 +100,9 @@ class FeatureFamily:
         ``compute(batch, parameter) -> ndarray of shape (n_rows,)``.
     syntax : str
         The form of the name, for messages.
+    configured : {"bands", "envelope targets"}
+        What the bare prefix (``band.rms``) expands to: the extractor's
+        ``bands`` or its envelope ``targets``.
     """
 
     prefix: str
@@ -108,6 +111,7 @@ class FeatureFamily:
     parse: Callable[[str], Any]
     compute: Callable[[Any, Any], np.ndarray]
     syntax: str
+    configured: str
 
 
 # -- the study's six statistics, in the time and the frequency domain ---------
@@ -272,6 +276,7 @@ FEATURE_FAMILIES: dict[str, FeatureFamily] = {
             parse_band,
             lambda batch, band: batch.spectrum.band_rms(band),
             "band.rms[<low>-<high>] (Hz)",
+            "bands",
         ),
         FeatureFamily(
             "env.level",
@@ -280,6 +285,7 @@ FEATURE_FAMILIES: dict[str, FeatureFamily] = {
             parse_defect_frequency,
             lambda batch, target: batch.envelope.level(target),
             "env.level[<order>x] or env.level[<frequency>Hz]",
+            "envelope targets",
         ),
     )
 }
@@ -382,9 +388,10 @@ def expand_names(
     """
     if isinstance(names, str):
         names = [names]
+    parameters = {"bands": bands, "envelope targets": envelope_targets}
     bare = {
-        "band.rms": ([f"band.rms[{band}]" for band in bands], "bands"),
-        "env.level": ([f"env.level[{target}]" for target in envelope_targets], "envelope targets"),
+        prefix: ([f"{prefix}[{p}]" for p in parameters[family.configured]], family.configured)
+        for prefix, family in FEATURE_FAMILIES.items()
     }
 
     expanded: dict[str, None] = {}
