@@ -222,3 +222,18 @@ def test_docstring_examples(module):
     )
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_envelope_settings_object_validated():
+    from edgemon.features import Band, DefectFrequency, EnvelopeSettings
+
+    good = EnvelopeSettings(Band(2000, 5000), (DefectFrequency(3.5848, "x"),), shaft_hz=30)
+    extractor = FeatureExtractor(["env.level"], 12000, 2048, envelope=good)
+    assert extractor.names == ("env.level[3.5848x]",)
+    assert extractor.envelope.band == Band(2000.0, 5000.0)
+    loose = EnvelopeSettings((2000, 5000), ("3.5848x",), shaft_hz=30)
+    assert FeatureExtractor(["env.level"], 12000, 2048, envelope=loose) == extractor
+    with pytest.raises(ConfigError, match="tolerance must be a fraction"):
+        FeatureExtractor(
+            ["time.std"], 12000, 2048, envelope=EnvelopeSettings(Band(2000, 5000), tolerance=2)
+        )

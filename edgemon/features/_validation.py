@@ -144,8 +144,16 @@ def check_band_in_spectrum(name: str, band: Band, plan: SpectrumPlan, sample_rat
 
 def check_envelope(envelope: Any, sample_rate: float, window: int) -> EnvelopeSettings | None:
     """Return validated :class:`EnvelopeSettings` from settings, a mapping or None."""
-    if envelope is None or isinstance(envelope, EnvelopeSettings):
-        settings = envelope
+    if isinstance(envelope, EnvelopeSettings):
+        # Check its fields as a mapping's, since a dataclass checks nothing.
+        envelope = {
+            "band": envelope.band,
+            "targets": envelope.targets,
+            "shaft_hz": envelope.shaft_hz,
+            "tolerance": envelope.tolerance,
+        }
+    if envelope is None:
+        settings = None
     elif isinstance(envelope, Mapping):
         settings = _envelope_from_mapping(envelope)
     else:
@@ -195,6 +203,8 @@ def _envelope_from_mapping(envelope: Mapping) -> EnvelopeSettings:
     if "band" not in envelope:
         raise ConfigError("envelope settings need a band, for example {'band': (2000, 5000)}")
     targets = envelope.get("targets", ())
+    if targets is None:
+        targets = ()
     if isinstance(targets, str) or not isinstance(targets, Sequence):
         raise ConfigError(
             f"envelope targets must be a list such as ['3.5848x', '162Hz'], got {targets!r}"
