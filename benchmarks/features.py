@@ -18,7 +18,7 @@ alias, 12 features per window):
 - ``floor``: one numpy pass (``sum``) plus one ``rfft`` over the same 64 windows.
 
 Times are the CPU time of the benchmarking thread by default, so that other
-processes on a shared machine inflate them less; ``--clock wall`` measures
+processes on a shared machine inflate them less.  ``--clock wall`` measures
 elapsed time instead.  Peak memory is measured with ``tracemalloc`` while
 streams of two lengths pass through ``transform_with_flags`` one window at a
 time: it must not grow with the stream.
@@ -249,8 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data: {description}, {args.window} samples per window at {sample_rate:g} Hz")
     print(f"load average before the run: {' '.join(f'{x:.2f}' for x in load)}")
     print(f"rounds: {args.rounds}; {args.clock} time in microseconds per window (median, IQR)\n")
-    # The minimum is what a round gets when nothing else runs on its core;
-    # on a busy machine it shows the cost of the code better than the median.
+    # The minimum is what a round gets when nothing else runs on its core.
+    # On a busy machine it shows the cost of the code better than the median.
     minimums = {name: min(values) for name, values in per_window.items()}
     print(
         "| case | median µs/window | IQR µs/window | min µs/window "

@@ -7,13 +7,13 @@ and ``freq.*`` over its amplitude spectrum.  Two families take a parameter:
 frequency, given as an order of the shaft speed (``3.5848x``) or in Hz
 (``162Hz``).
 
-The six statistics of Sepin et al. (2023), "Comparison of Clustering
-Algorithms for Statistical Features of Vibration Data Sets", come in three
-groups that serve as aliases: ``averaging`` (mean, median), ``variance``
-(std, iqr) and ``shape`` (skewness, kurtosis); ``all`` is the three groups
-together.  A group with a domain prefix (``freq.shape``) expands in that
-domain only; without a prefix, in the time domain and then the frequency
-domain.
+Sepin et al. (2023), "Comparison of Clustering Algorithms for Statistical
+Features of Vibration Data Sets" (arXiv:2305.06753), compare six statistics
+in three groups, which serve as aliases here: ``averaging`` (mean, median),
+``variance`` (std, iqr) and ``shape`` (skewness, kurtosis).  ``all`` is the
+three groups together.  A group with a domain prefix (``freq.shape``)
+expands in that domain only.  Without a prefix it expands in the time
+domain and then in the frequency domain.
 
 To add a feature, append one :class:`Feature` (or one :class:`FeatureFamily`)
 to the tables below; its ``compute`` receives the batch's shared statistics

@@ -333,7 +333,7 @@ class FeatureExtractor:
         with np.errstate(all="ignore"):
             # (n_features, n_rows), then one transposing copy.
             columns = np.array([compute(batch) for compute in self._computes])
-            # One sum tells whether any row holds NaN or Inf (or overflows).
+            # One sum is NaN or Inf exactly when some row contains NaN or Inf (or overflows).
             if not math.isfinite(np.add.reduce(batch.time.mean)):
                 columns[:, ~np.isfinite(batch.time.mean)] = np.nan
         return columns.T.reshape(n_windows, self.n_features)
