@@ -16,9 +16,10 @@ where each one's sample rate comes from:
 A rate that the file states is never overridden: passing a different
 ``sample_rate`` raises :class:`~edgemon.errors.RecordingError`, and
 :func:`resample` is the way to change it. SciPy is imported only inside the
-functions that need it (``scipy.io`` for ``.mat`` files, ``scipy.signal`` for
-:func:`resample`), so importing this module loads numpy and the standard
-library only.
+functions that read ``.mat`` files (``scipy.io``), so importing this module
+loads numpy and the standard library only. :func:`resample` uses
+:mod:`edgemon.polyphase`, not ``scipy.signal``, whose import would load
+``scipy.stats`` too.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from edgemon.errors import RecordingError
+from edgemon.polyphase import resample_poly
 
 __all__ = [
     "CWRU_BASELINE_RECORDS",
@@ -251,7 +253,8 @@ def read_recording(
 def resample(recording: Recording, sample_rate: float) -> Recording:
     """Resample a recording to ``sample_rate`` with a polyphase anti-aliasing filter.
 
-    Uses :func:`scipy.signal.resample_poly` with the exact rational ratio
+    Uses :func:`edgemon.polyphase.resample_poly` (the filter and alignment of
+    :func:`scipy.signal.resample_poly`, in numpy) with the exact rational ratio
     ``sample_rate / recording.sample_rate`` (e.g. 48,000 -> 12,000 Hz is
     1/4, 48,828 -> 12,000 Hz is 1000/4069). When the reduced ratio needs a
     factor above 65,536 (only for rates with awkward fractional parts), the
@@ -293,9 +296,7 @@ def resample(recording: Recording, sample_rate: float) -> Recording:
         )
         sample_rate = reached
 
-    from scipy.signal import resample_poly
-
-    samples = resample_poly(recording.samples, ratio.numerator, ratio.denominator, axis=0)
+    samples = resample_poly(recording.samples, ratio.numerator, ratio.denominator)
     attrs = {**recording.attrs, "resampled_from": recording.sample_rate}
     return Recording(
         samples, sample_rate, recording.channels, recording.path, recording.sha256, attrs
