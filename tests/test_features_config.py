@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgemon.errors import ConfigError
-from edgemon.features import FeatureExtractor, extract
+from edgemon.features import FeatureExtractor, extract, window_flags
 
 ENVELOPE = {"band": (2000, 5000), "shaft_hz": 29.95, "targets": ["3.5848x", "5.4152x"]}
 
@@ -237,3 +237,19 @@ def test_envelope_settings_object_validated():
         FeatureExtractor(
             ["time.std"], 12000, 2048, envelope=EnvelopeSettings(Band(2000, 5000), tolerance=2)
         )
+
+
+def test_large_batch_cut_into_chunks():
+    from edgemon.features.extractor import MAX_ROWS
+
+    rng = np.random.default_rng(5)
+    windows = rng.normal(size=(MAX_ROWS + 37, 64, 2))
+    windows[MAX_ROWS + 3, 7, 1] = np.nan
+    extractor = FeatureExtractor(["all", "time.peak"], 1000.0, 64, ("x", "y"), resultant=True)
+    features, flags = extractor.transform_with_flags(windows)
+    # Scratch arrays of at most MAX_ROWS rows, whatever the batch size.
+    assert extractor.workspace_nbytes < 40 * MAX_ROWS * 64 * 8
+    parts = [extractor.transform(windows[i : i + 10]) for i in range(0, len(windows), 10)]
+    np.testing.assert_allclose(features, np.concatenate(parts), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(flags, window_flags(windows))
+    np.testing.assert_array_equal(extractor.transform(windows), features)

@@ -46,6 +46,12 @@ SPEC_VERSION = 1
 #: The only FFT taper so far; stored so that another can be added compatibly.
 FFT_WINDOW = "hann"
 
+#: Largest number of rows (windows times computed channels) transformed in
+#: one go.  Larger batches are cut into chunks, so that the scratch arrays,
+#: about eight float64 arrays of this many rows, stay bounded whatever the
+#: caller passes; 256 rows of 2048 samples are 4 MiB per array.
+MAX_ROWS = 256
+
 
 class FeatureExtractor:
     """Compute named features for batches of windows, with everything checked up front.
@@ -290,10 +296,11 @@ class FeatureExtractor:
             If the shape or dtype of ``windows`` does not match the configuration.
         """
         samples = check_windows(windows, self.window, len(self.channels))
-        n_windows = samples.shape[0]
-        if n_windows == 0:
-            return np.empty((0, self.n_features))
-        return self._compute(_Batch(self._rows(samples), self), n_windows)
+        features = np.empty((samples.shape[0], self.n_features))
+        for start, stop in self._chunks(samples.shape[0]):
+            part = samples[start:stop]
+            features[start:stop] = self._compute(_Batch(self._rows(part), self), len(part))
+        return features
 
     def transform_with_flags(
         self, windows: np.ndarray, *, full_scale: float | None = None
@@ -318,15 +325,25 @@ class FeatureExtractor:
         """
         check_full_scale(full_scale)
         samples = check_windows(windows, self.window, len(self.channels))
-        if samples.shape[0] == 0:
-            return np.empty((0, self.n_features)), np.empty(0, dtype=np.uint8)
-        batch = _Batch(self._rows(samples), self)
-        features = self._compute(batch, samples.shape[0])
-        channels = (samples.shape[0], len(self.row_channels))
+        features = np.empty((samples.shape[0], self.n_features))
+        flags = np.empty(samples.shape[0], dtype=np.uint8)
         n_channels = len(self.channels)
-        highest = batch.time.maximum.reshape(channels)[:, :n_channels]
-        lowest = batch.time.minimum.reshape(channels)[:, :n_channels]
-        return features, flags_from_extremes(highest, lowest, full_scale)
+        for start, stop in self._chunks(samples.shape[0]):
+            part = samples[start:stop]
+            batch = _Batch(self._rows(part), self)
+            features[start:stop] = self._compute(batch, len(part))
+            channels = (len(part), len(self.row_channels))
+            highest = batch.time.maximum.reshape(channels)[:, :n_channels]
+            lowest = batch.time.minimum.reshape(channels)[:, :n_channels]
+            flags[start:stop] = flags_from_extremes(highest, lowest, full_scale)
+        return features, flags
+
+    def _chunks(self, n_windows: int) -> list[tuple[int, int]]:
+        """Return ``(start, stop)`` of the chunks, of at most MAX_ROWS rows, of a batch."""
+        step = max(1, MAX_ROWS // len(self.row_channels))
+        if n_windows <= step:
+            return [(0, n_windows)] if n_windows else []
+        return [(start, min(start + step, n_windows)) for start in range(0, n_windows, step)]
 
     def _compute(self, batch: _Batch, n_windows: int) -> np.ndarray:
         """Evaluate every feature of ``batch``; NaN for the rows holding NaN or Inf."""
