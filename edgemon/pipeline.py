@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from edgemon.features import FeatureExtractor, window_flags
+from edgemon.features import FeatureExtractor
 from edgemon.flags import UNCLASSIFIABLE
 from edgemon.model import Model
 from edgemon.ringbuffer import RingBuffer
@@ -126,10 +126,10 @@ class SensorPipeline:
         self._epoch = datetime.now(UTC) - timedelta(seconds=seconds)
 
     def _classify(self, samples: np.ndarray, starts: np.ndarray, flags: np.ndarray) -> list[StateEvent]:
-        flags = flags | window_flags(samples, full_scale=self.full_scale)
+        features, sample_flags = self.extractor.transform_with_flags(samples, full_scale=self.full_scale)
+        flags = flags | sample_flags
         clusters = np.full(len(starts), -1, dtype=np.int64)
         scores = np.full(len(starts), np.nan)
-        features = self.extractor.transform(samples)
         usable = ((flags & UNCLASSIFIABLE) == 0) & np.isfinite(features).all(axis=1)
         if usable.any():
             clusters[usable], scores[usable] = self.model.score(features[usable])
