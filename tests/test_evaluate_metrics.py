@@ -60,8 +60,12 @@ def test_noise_counts_as_one_cluster():
     clusters = np.array([0, 0, 0, NOISE, 1, 1, 1, NOISE, 2, 2, 2, NOISE])
     merged = np.where(clusters == NOISE, 99, clusters)
     dropped = clusters != NOISE
-    assert label_scores(LABELS, clusters)["ari"] == pytest.approx(sk.adjusted_rand_score(LABELS, merged))
-    assert label_scores(LABELS, clusters)["ari"] < sk.adjusted_rand_score(LABELS[dropped], clusters[dropped])
+    assert label_scores(LABELS, clusters)["ari"] == pytest.approx(
+        sk.adjusted_rand_score(LABELS, merged)
+    )
+    assert label_scores(LABELS, clusters)["ari"] < sk.adjusted_rand_score(
+        LABELS[dropped], clusters[dropped]
+    )
 
 
 def test_noise_share_and_accuracy():
@@ -128,7 +132,9 @@ def test_majority_at_least_hungarian_on_train(pairs):
     majority = mapped_accuracy(clusters, labels, majority_mapping(clusters, labels))
     hungarian = mapped_accuracy(clusters, labels, hungarian_mapping(clusters, labels))
     assert majority >= hungarian - 1e-12
-    assert len(set(hungarian_mapping(clusters, labels).values())) == len(hungarian_mapping(clusters, labels))
+    assert len(set(hungarian_mapping(clusters, labels).values())) == len(
+        hungarian_mapping(clusters, labels)
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -144,7 +150,9 @@ def test_hungarian_accuracy_permutation_invariant(permutation, clusters):
 
 def test_silhouette_ignores_noise():
     rng = np.random.default_rng(0)
-    points = np.vstack([rng.normal(0, 0.1, (20, 2)), rng.normal(5, 0.1, (20, 2)), rng.uniform(-50, 50, (5, 2))])
+    points = np.vstack(
+        [rng.normal(0, 0.1, (20, 2)), rng.normal(5, 0.1, (20, 2)), rng.uniform(-50, 50, (5, 2))]
+    )
     clusters = np.array([0] * 20 + [1] * 20 + [NOISE] * 5)
     expected = sk.silhouette_score(points[:40], clusters[:40])
     assert silhouette(points, clusters) == pytest.approx(expected)

@@ -68,10 +68,17 @@ def test_parse_algorithms(text, expected):
 
 
 def test_parse_feature_aliases():
-    assert parse_choices("--features", "groups,all", FEATURE_SETS) == ("averaging", "variance", "shape", "all")
+    assert parse_choices("--features", "groups,all", FEATURE_SETS) == (
+        "averaging",
+        "variance",
+        "shape",
+        "all",
+    )
 
 
-@pytest.mark.parametrize(("text", "expected"), [("none,2,0.9", (None, 2, 0.9)), ("3", (3,)), ("0.5,none", (0.5, None))])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("none,2,0.9", (None, 2, 0.9)), ("3", (3,)), ("0.5,none", (0.5, None))]
+)
 def test_parse_pca(text, expected):
     assert parse_pca_settings("--pca", text) == expected
 
@@ -87,7 +94,9 @@ def test_feature_configs_select_columns():
     configs = feature_configs(grid, STUDY_COLUMNS, ("DE:band.rms[10-500]",))
     assert configs == [
         FeatureConfig("variance", "time", ("DE:time.std", "DE:time.iqr")),
-        FeatureConfig("variance", "both", ("DE:time.std", "DE:time.iqr", "DE:freq.std", "DE:freq.iqr")),
+        FeatureConfig(
+            "variance", "both", ("DE:time.std", "DE:time.iqr", "DE:freq.std", "DE:freq.iqr")
+        ),
         FeatureConfig("kurtosis", "time", ("DE:time.kurtosis",)),
         FeatureConfig("kurtosis", "both", ("DE:time.kurtosis", "DE:freq.kurtosis")),
         FeatureConfig("default", "preset", ("DE:band.rms[10-500]",)),
@@ -96,7 +105,7 @@ def test_feature_configs_select_columns():
 
 def test_pca_only_on_larger_sets():
     grid = Grid(pca=(None, 2, 4, 0.9))
-    small = FeatureConfig("variance", "time", STUDY_COLUMNS[:MIN_PCA_COLUMNS - 1])
+    small = FeatureConfig("variance", "time", STUDY_COLUMNS[: MIN_PCA_COLUMNS - 1])
     four = FeatureConfig("variance", "both", STUDY_COLUMNS[:4])
     assert small.pca_settings(grid) == (None,)
     # Four components of four columns select nothing.
@@ -104,7 +113,9 @@ def test_pca_only_on_larger_sets():
 
 
 def test_missing_default_set_left_out():
-    configs = feature_configs(Grid(feature_sets=("all", "default"), domains=("both",)), STUDY_COLUMNS, None)
+    configs = feature_configs(
+        Grid(feature_sets=("all", "default"), domains=("both",)), STUDY_COLUMNS, None
+    )
     assert [config.feature_set for config in configs] == ["all"]
 
 
@@ -113,19 +124,52 @@ def test_missing_default_set_left_out():
     [
         ([], "give --dataset and --data, or --all-datasets with --data-root"),
         (["--dataset", "cwru"], "give --dataset and --data"),
-        (["--all-datasets"], "--all-datasets needs --data-root"),
-        (["--all-datasets", "--data-root", "{root}", "--dataset", "cwru"], "leave out --dataset and --data"),
+        (["--all-datasets"], "--all-datasets requires --data-root"),
+        (
+            ["--all-datasets", "--data-root", "{root}", "--dataset", "cwru"],
+            "leave out --dataset and --data",
+        ),
         (["--all-datasets", "--data-root", "{root}"], "has no mfpt/, ims/ folder"),
-        (["--dataset", "cwru", "--data", "{excerpt}", "--data-root", "{root}"], "--data-root goes with --all-datasets"),
-        (["--dataset", "cwru", "--data", "{excerpt}", "--algorithms", "dbscan"], "--algorithms: unknown value 'dbscan'"),
-        (["--dataset", "cwru", "--data", "{excerpt}", "--features", "rms"], "--features: unknown value 'rms'"),
-        (["--dataset", "cwru", "--data", "{excerpt}", "--domains", ""], "--domains must list at least one"),
-        (["--dataset", "cwru", "--data", "{excerpt}", "--pca", "7.5"], "--pca: '7.5' is not a PCA setting"),
-        (["--dataset", "cwru", "--data", "{excerpt}", "--max-clusters", "1"], "--max-clusters must be at least 2, got 1"),
-        (["--dataset", "cwru", "--data", "{excerpt}", "--seeds", "0"], "--seeds must be a number of seeds >= 1, got 0"),
-        (["--dataset", "cwru", "--data", "{excerpt}", "--jobs", "0"], "jobs must be a number of processes >= 1, or -1"),
-        (["--dataset", "cwru", "--data", "{excerpt}", "--window", "0"], "window must be a positive number of samples"),
-        (["--dataset", "cwru", "--data", "{excerpt}", "--hop", "-5"], "hop must be a positive number of samples"),
+        (
+            ["--dataset", "cwru", "--data", "{excerpt}", "--data-root", "{root}"],
+            "--data-root goes with --all-datasets",
+        ),
+        (
+            ["--dataset", "cwru", "--data", "{excerpt}", "--algorithms", "dbscan"],
+            "--algorithms: unknown value 'dbscan'",
+        ),
+        (
+            ["--dataset", "cwru", "--data", "{excerpt}", "--features", "rms"],
+            "--features: unknown value 'rms'",
+        ),
+        (
+            ["--dataset", "cwru", "--data", "{excerpt}", "--domains", ""],
+            "--domains must list at least one",
+        ),
+        (
+            ["--dataset", "cwru", "--data", "{excerpt}", "--pca", "7.5"],
+            "--pca: '7.5' is not a PCA setting",
+        ),
+        (
+            ["--dataset", "cwru", "--data", "{excerpt}", "--max-clusters", "1"],
+            "--max-clusters must be at least 2, got 1",
+        ),
+        (
+            ["--dataset", "cwru", "--data", "{excerpt}", "--seeds", "0"],
+            "--seeds must be a number of seeds >= 1, got 0",
+        ),
+        (
+            ["--dataset", "cwru", "--data", "{excerpt}", "--jobs", "0"],
+            "jobs must be a number of processes >= 1, or -1",
+        ),
+        (
+            ["--dataset", "cwru", "--data", "{excerpt}", "--window", "0"],
+            "window must be a positive number of samples",
+        ),
+        (
+            ["--dataset", "cwru", "--data", "{excerpt}", "--hop", "-5"],
+            "hop must be a positive number of samples",
+        ),
         (["--dataset", "cwru", "--data", "{missing}"], "data set not found"),
     ],
 )
@@ -153,6 +197,19 @@ def test_out_must_be_folder(tmp_path, caplog):
     file = tmp_path / "report.txt"
     file.write_text("not a folder")
     with caplog.at_level(logging.ERROR, logger="edgemon"):
-        status = main(["evaluate", "--dataset", "cwru", "--data", str(CWRU_EXCERPT), "--out", str(file), "--no-cache", "--quiet", "--quick"])
+        status = main(
+            [
+                "evaluate",
+                "--dataset",
+                "cwru",
+                "--data",
+                str(CWRU_EXCERPT),
+                "--out",
+                str(file),
+                "--no-cache",
+                "--quiet",
+                "--quick",
+            ]
+        )
     assert status == 2
     assert f"--out must be a folder, but {file} is a file" in caplog.text

@@ -35,7 +35,9 @@ def _assert_no_shared_window(plan, hop: int) -> None:
         for recording in set(train) & set(test):
             for start, stop in test[recording]:
                 overlap = (train[recording][:, 0] < stop) & (start < train[recording][:, 1])
-                assert not overlap.any(), f"{split.name}: a window of recording {recording} is on both sides"
+                assert not overlap.any(), (
+                    f"{split.name}: a window of recording {recording} is on both sides"
+                )
 
 
 @pytest.mark.parametrize("hop", [512, 2048])
@@ -60,9 +62,7 @@ def test_excerpt_split_cuts_normal_in_time():
 
 def test_every_segment_tested_once():
     recordings = [
-        _recording(label, load_hp=load)
-        for label in ("inner_race", "ball")
-        for load in (0, 1, 2)
+        _recording(label, load_hp=load) for label in ("inner_race", "ball") for load in (0, 1, 2)
     ] + [_recording("normal", load_hp=0)]
     plan = make_splits("cwru", recordings)
     tested = [index for split in plan.splits for index in split.test]
@@ -108,7 +108,8 @@ def test_ims_early_files_train():
         ("cwru", [_recording("a", load_hp=0), _recording("b", load_hp=0)], "two or more loads"),
         (
             "cwru",
-            [_recording("a", load_hp=load) for load in (0, 1, 2)] + [_recording("b", load_hp=load) for load in (0, 1)],
+            [_recording("a", load_hp=load) for load in (0, 1, 2)]
+            + [_recording("b", load_hp=load) for load in (0, 1)],
             "label 'b' is recorded at 0, 1 hp only",
         ),
         ("cwru", [_recording("a")], "has no load_hp"),
@@ -137,15 +138,20 @@ def test_window_ranges_match_cut():
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-@pytest.mark.parametrize(("kind", "channels", "rate", "n_folds"), [
-    ("cwru", ("DE",), 12000.0, 3),
-    ("mfpt", ("gs",), None, 5),
-    ("ims", ("ch5", "ch6"), None, 1),
-])
+@pytest.mark.parametrize(
+    ("kind", "channels", "rate", "n_folds"),
+    [
+        ("cwru", ("DE",), 12000.0, 3),
+        ("mfpt", ("gs",), None, 5),
+        ("ims", ("ch5", "ch6"), None, 1),
+    ],
+)
 def test_shared_data_splits_share_no_window(shared_data, kind, channels, rate, n_folds):
     recordings = load_dataset(kind, shared_data / kind, channels=channels, sample_rate=rate)
     plan = make_splits(kind, recordings)
     assert len(plan.splits) == n_folds
     _assert_no_shared_window(plan, hop=1024)
     for split in plan.splits:
-        assert {plan.segments[i].label for i in split.test} == {plan.segments[i].label for i in split.train}
+        assert {plan.segments[i].label for i in split.test} == {
+            plan.segments[i].label for i in split.train
+        }

@@ -23,9 +23,18 @@ __all__ = ["AGGREGATE_COLUMNS", "SETTING_FIELDS", "aggregate", "unit_means", "wr
 SETTING_FIELDS = ("dataset", "features", "domain", "columns", "pca", "algorithm", "k")
 
 _MEANS = (
-    "ari", "nmi", "homogeneity", "completeness", "v_measure",
-    "accuracy_majority", "accuracy_hungarian", "silhouette",
-    "noise_share", "unknown_rate", "clusters_found", "cpu_seconds",
+    "ari",
+    "nmi",
+    "homogeneity",
+    "completeness",
+    "v_measure",
+    "accuracy_majority",
+    "accuracy_hungarian",
+    "silhouette",
+    "noise_share",
+    "unknown_rate",
+    "clusters_found",
+    "cpu_seconds",
 )
 _SPREADS = ("ari", "accuracy_majority", "silhouette")
 
@@ -113,6 +122,10 @@ def _nanstd(values: list[Any]) -> float:
 
 def _sort_key(row: dict[str, Any]) -> tuple:
     return (
-        row["dataset"], row["features"], row["domain"], row["pca"], row["algorithm"],
+        row["dataset"],
+        row["features"],
+        row["domain"],
+        row["pca"],
+        row["algorithm"],
         -1 if row["k"] is None else row["k"],
     )

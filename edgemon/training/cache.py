@@ -1,10 +1,10 @@
 """A cache of evaluation results, one entry per grid cell, in an SQLite file.
 
 The key of a cell is the sha256 of a JSON document that names everything its
-result depends on: the sha256 of every data file, how the files were read
-(channels, sample rate), the windows and the feature extractor's settings,
-the split, the columns, and the cell's algorithm, k, PCA and seed.  A run
-with one more setting therefore computes only the new cells.  Bump
+result depends on.  That is the sha256 of every data file, how the files
+were read (channels, sample rate), the windows, the feature extractor's
+settings, the split, the columns, and the cell's algorithm, k, PCA and seed.
+A run with one more setting therefore computes only the new cells.  Bump
 :data:`RESULTS_VERSION` when the way a cell is computed or scored changes,
 so that old entries are no longer found.
 

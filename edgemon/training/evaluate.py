@@ -2,25 +2,21 @@
 
 Steps of :func:`evaluate`, per data set:
 
-1. Read the recordings with :func:`edgemon.training.datasets.load_dataset`
-   and split them into folds (:mod:`edgemon.training.splits`).
-2. Cut each segment into windows and compute the study's twelve statistics
-   (``time.all`` and ``freq.all``) and the ``default`` preset's features with
-   :class:`edgemon.features.FeatureExtractor`, the code the daemon runs.
+1. Read the recordings with :func:`edgemon.training.datasets.load_dataset`,
+   split them into folds (:mod:`edgemon.training.splits`), and compute the
+   feature matrices of every segment (:mod:`edgemon.training.evaldata`).
    Windows the daemon would report ``invalid`` are dropped, as in training.
-3. For every fold, feature set, domain, PCA setting, seed, algorithm and k
+2. For every fold, feature set, domain, PCA setting, seed, algorithm and k
    (:mod:`edgemon.training.grid`), fit on the training side and score the
    test side (:mod:`edgemon.training.cells`).  Cells already in the cache
    (:mod:`edgemon.training.cache`) are not computed again; the others run in
    parallel processes with joblib.
-4. Write the report (:mod:`edgemon.training.report`).
+3. Write the report (:mod:`edgemon.training.report`).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import os
 import shlex
@@ -31,9 +27,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
-
-from edgemon.errors import ConfigError, RecordingError
+from edgemon.errors import ConfigError
+from edgemon.training.evaldata import DATASETS, DatasetSpec, PreparedDataset, prepare_dataset
 from edgemon.training.grid import (
     ALGORITHMS,
     DOMAINS,
@@ -46,7 +41,6 @@ from edgemon.training.grid import (
     parse_choices,
     parse_pca_settings,
 )
-from edgemon.training.splits import SplitPlan, make_splits
 
 __all__ = [
     "DATASETS",
@@ -57,112 +51,10 @@ __all__ = [
     "evaluate",
     "evaluate_from_args",
     "prepare_dataset",
+    "preset_algorithm",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Data set kinds that ``edgemon evaluate`` knows how to split, in report order.
-DATASETS = ("cwru", "mfpt", "ims")
-#: The study's statistics in both domains; the grid selects columns from them.
-STUDY_FEATURES = ("time.all", "freq.all")
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """Which recordings to read and how."""
-
-    kind: str
-    path: Path
-    #: Channels to read, e.g. ``("DE",)``.
-    channels: tuple[str, ...]
-    #: Hz to resample every recording to, or None to keep each file's rate.
-    sample_rate: float | None
-
-    @classmethod
-    def default(cls, kind: str, path: str | os.PathLike[str]) -> DatasetSpec:
-        """Return the channels and sample rate that ``edgemon train`` uses for the kind.
-
-        CWRU: channel DE at 12 kHz (the 48 kHz normal baseline is resampled);
-        MFPT: channel gs at its own 48,828 Hz; IMS: channels ch5 and ch6
-        (bearing 3) at 20,480 Hz.
-        """
-        from edgemon.training.command import DATASET_DEFAULTS
-
-        if kind not in DATASETS:
-            raise ConfigError(f"--dataset must be one of {', '.join(DATASETS)}, got {kind!r}")
-        channels, sample_rate = DATASET_DEFAULTS[kind]
-        return cls(kind, Path(path), tuple(channels), sample_rate)
-
-
-@dataclass(frozen=True, eq=False)
-class PreparedDataset:
-    """Feature matrices of every segment of a data set, and its folds."""
-
-    spec: DatasetSpec
-    plan: SplitPlan
-    #: File name, sha256 and label of each recording, in loading order.
-    files: tuple[dict[str, Any], ...]
-    #: Hz, after resampling.
-    sample_rate: float
-    window: int
-    hop: int
-    #: Per segment: the study's statistics, shape (n_windows, len(study_columns)).
-    study: tuple[np.ndarray, ...]
-    study_columns: tuple[str, ...]
-    study_spec: dict[str, Any]
-    #: Per segment: the ``default`` preset's features; None when they cannot be computed.
-    candidate: tuple[np.ndarray, ...] | None
-    candidate_columns: tuple[str, ...] | None
-    candidate_spec: dict[str, Any] | None
-    #: Why the ``default`` features are missing, or None.
-    candidate_note: str | None
-    #: Per segment: the label of each window.
-    labels: tuple[np.ndarray, ...]
-
-    @property
-    def labels_present(self) -> tuple[str, ...]:
-        """The distinct labels, sorted."""
-        return tuple(sorted({str(label) for labels in self.labels for label in labels[:1]}))
-
-    @property
-    def labelled(self) -> bool:
-        """True when the data set has two or more labels to score clusters against."""
-        return len(self.labels_present) >= 2
-
-    def side(self, split: int, side: str, config: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
-        """Return the features and labels of the ``"train"`` or ``"test"`` side of a fold."""
-        segments = getattr(self.plan.splits[split], side)
-        if config.is_candidate:
-            matrices, columns = self.candidate, self.candidate_columns
-        else:
-            matrices, columns = self.study, self.study_columns
-        indices = [columns.index(column) for column in config.columns]
-        features = np.concatenate([matrices[i][:, indices] for i in segments])
-        labels = np.concatenate([self.labels[i] for i in segments])
-        return features, labels
-
-    def context(self, split: int, config: FeatureConfig) -> dict[str, str]:
-        """Return what a fold's cells depend on, as a digest for the cache key."""
-        from edgemon.training.cells import OPTICS_MIN_SAMPLES
-
-        fold = self.plan.splits[split]
-
-        def identity(index: int) -> list:
-            segment = self.plan.segments[index]
-            return [self.files[segment.recording]["sha256"], segment.start, segment.stop, segment.label]
-
-        document = {
-            "data": {"kind": self.spec.kind, "channels": self.spec.channels, "sample_rate": self.spec.sample_rate},
-            "windows": {"window": self.window, "hop": self.hop},
-            "features": self.candidate_spec if config.is_candidate else self.study_spec,
-            "feature_set": [config.feature_set, config.domain],
-            "columns": config.columns,
-            "train": [identity(i) for i in fold.train],
-            "test": [identity(i) for i in fold.test],
-            "optics_min_samples": OPTICS_MIN_SAMPLES,
-        }
-        text = json.dumps(document, sort_keys=True, default=str)
-        return {"digest": hashlib.sha256(text.encode("utf-8")).hexdigest()}
 
 
 @dataclass(eq=False)
@@ -256,7 +148,9 @@ def evaluate(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name} must be a positive number of samples, got {value!r}")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs == 0 or jobs < -1:
-        raise ConfigError(f"jobs must be a number of processes >= 1, or -1 for all cores, got {jobs!r}")
+        raise ConfigError(
+            f"jobs must be a number of processes >= 1, or -1 for all cores, got {jobs!r}"
+        )
     if not specs:
         raise ConfigError("no data sets to evaluate")
     out = Path(out)
@@ -278,89 +172,6 @@ def evaluate(
     return run
 
 
-def prepare_dataset(spec: DatasetSpec, *, window: int, hop: int, progress: bool = False) -> PreparedDataset:
-    """Read a data set, split it and compute the feature matrices of every segment.
-
-    Raises
-    ------
-    RecordingError
-        If the recordings cannot be read, or a segment is shorter than a window.
-    ConfigError
-        If the recordings cannot be split.
-    """
-    from edgemon.features import FeatureExtractor
-    from edgemon.training.datasets import load_dataset
-    from edgemon.training.presets import DEFAULT
-
-    recordings = load_dataset(
-        spec.kind, spec.path, channels=spec.channels, sample_rate=spec.sample_rate, progress=progress
-    )
-    plan = make_splits(spec.kind, recordings)
-    rate = recordings[0].recording.sample_rate
-    study = FeatureExtractor(STUDY_FEATURES, rate, window, spec.channels)
-    try:
-        candidate = FeatureExtractor(DEFAULT.features, rate, window, spec.channels, **DEFAULT.feature_options())
-        note = None
-    except ConfigError as exc:
-        candidate, note = None, f"the default preset's features cannot be computed here: {exc}"
-        logger.warning("%s: %s", spec.kind, note)
-
-    study_matrices, candidate_matrices, labels = [], [], []
-    for segment in plan.segments:
-        item = recordings[segment.recording]
-        windows = _usable_windows(item.recording.samples[segment.start : segment.stop], window, hop, segment.name)
-        matrix = study.transform(windows)
-        extra = candidate.transform(windows) if candidate is not None else np.empty((len(windows), 0))
-        finite = np.all(np.isfinite(matrix), axis=1) & np.all(np.isfinite(extra), axis=1)
-        if not finite.all():
-            logger.warning("dropped %d windows of %s with non-finite features", int((~finite).sum()), segment.name)
-        study_matrices.append(matrix[finite])
-        candidate_matrices.append(extra[finite])
-        labels.append(np.full(int(finite.sum()), item.label))
-
-    files = tuple(
-        {"name": item.recording.name, "sha256": item.sha256 or "", "label": item.label, **_load_attr(item)}
-        for item in recordings
-    )
-    return PreparedDataset(
-        spec=spec,
-        plan=plan,
-        files=files,
-        sample_rate=float(rate),
-        window=window,
-        hop=hop,
-        study=tuple(study_matrices),
-        study_columns=tuple(study.columns),
-        study_spec=study.to_dict(),
-        candidate=tuple(candidate_matrices) if candidate is not None else None,
-        candidate_columns=tuple(candidate.columns) if candidate is not None else None,
-        candidate_spec=candidate.to_dict() if candidate is not None else None,
-        candidate_note=note,
-        labels=tuple(labels),
-    )
-
-
-def _usable_windows(samples: np.ndarray, window: int, hop: int, name: str) -> np.ndarray:
-    from edgemon.features import window_flags
-    from edgemon.flags import UNCLASSIFIABLE
-    from edgemon.training.fit import cut_windows
-
-    windows = cut_windows(samples, window, hop)
-    if len(windows) == 0:
-        raise RecordingError(
-            f"{name} has {len(samples)} samples, fewer than one window of {window}; "
-            "use a shorter --window"
-        )
-    usable = (window_flags(windows) & UNCLASSIFIABLE) == 0
-    if not usable.all():
-        logger.warning("dropped %d of %d windows of %s: unclassifiable samples", int((~usable).sum()), len(windows), name)
-    return windows[usable]
-
-
-def _load_attr(item) -> dict[str, Any]:
-    return {key: item.attrs[key] for key in ("load_hp", "load_lbs") if item.attrs.get(key) is not None}
-
-
 # Running the grid ------------------------------------------------------------------------------
 
 
@@ -374,7 +185,9 @@ class _Task:
     keys: tuple[str, ...]
 
 
-def _run_grid(dataset: PreparedDataset, grid: Grid, cache, jobs: int, progress: bool) -> DatasetResult:
+def _run_grid(
+    dataset: PreparedDataset, grid: Grid, cache, jobs: int, progress: bool
+) -> DatasetResult:
     configs = feature_configs(grid, dataset.study_columns, dataset.candidate_columns)
     rows: dict[str, dict[str, Any]] = {}
     tasks: list[_Task] = []
@@ -384,11 +197,13 @@ def _run_grid(dataset: PreparedDataset, grid: Grid, cache, jobs: int, progress: 
             context = dataset.context(split, config)
             groups = list(_cell_groups(grid, config))
             keys = [[_key(context, cell) for cell in cells] for cells in groups]
-            stored = cache.get_many(key for group in keys for key in group) if cache is not None else {}
+            stored = (
+                cache.get_many(key for group in keys for key in group) if cache is not None else {}
+            )
             for cells, group_keys in zip(groups, keys, strict=True):
                 missing = []
                 for cell, key in zip(cells, group_keys, strict=True):
-                    rows[key] = _row(dataset, split, config, cell)
+                    rows[key] = _row(dataset, split, config, cell, grid.k_values)
                     if key in stored:
                         rows[key].update(stored[key])
                         cached += 1
@@ -400,7 +215,11 @@ def _run_grid(dataset: PreparedDataset, grid: Grid, cache, jobs: int, progress: 
     computed = sum(len(task.cells) for task in tasks)
     logger.info(
         "%s: %d cells, %d from the cache, %d to compute in %d tasks",
-        dataset.spec.kind, len(rows), cached, computed, len(tasks),
+        dataset.spec.kind,
+        len(rows),
+        cached,
+        computed,
+        len(tasks),
     )
     for task, results in _execute(dataset, configs, tasks, jobs, progress):
         for key, result in zip(task.keys, results, strict=True):
@@ -413,16 +232,47 @@ def _run_grid(dataset: PreparedDataset, grid: Grid, cache, jobs: int, progress: 
 def _cell_groups(grid: Grid, config: FeatureConfig) -> Iterator[list[dict[str, Any]]]:
     """Yield the cells of one fold and feature configuration, grouped as tasks."""
     k_algorithms = [algorithm for algorithm in grid.algorithms if algorithm in K_ALGORITHMS]
+    extra = _preset_cells(grid, config)
     for pca in config.pca_settings(grid):
         if k_algorithms:
             for seed in grid.seed_values:
-                yield [
+                cells = [
                     {"algorithm": algorithm, "k": k, "pca": pca, "seed": seed}
                     for algorithm in k_algorithms
                     for k in grid.k_values
                 ]
+                cells += [{**cell, "pca": pca, "seed": seed} for cell in extra]
+                yield cells
         if "optics" in grid.algorithms:
             yield [{"algorithm": "optics", "k": None, "pca": pca, "seed": None}]
+
+
+def _preset_cells(grid: Grid, config: FeatureConfig) -> list[dict[str, Any]]:
+    """Return the cells that score the default preset at its own k, if the grid's k range misses it.
+
+    They run for the ``default`` feature set and for the study's twelve
+    statistics (``all`` in ``both`` domains), its reference, with the
+    preset's algorithm only.  Their rows carry ``extra=True`` and stay out of
+    the study's findings and figures.
+    """
+    from edgemon.training.presets import DEFAULT
+
+    algorithm = preset_algorithm()
+    k = DEFAULT.n_clusters
+    reference = config.is_candidate or (config.feature_set, config.domain) == ("all", "both")
+    if not reference or k is None or k in grid.k_values or algorithm not in grid.algorithms:
+        return []
+    return [{"algorithm": algorithm, "k": k}]
+
+
+def preset_algorithm() -> str:
+    """Return the grid's name for the default preset's algorithm.
+
+    A mixture uses full covariance, as ``edgemon train`` does by default.
+    """
+    from edgemon.training.presets import DEFAULT
+
+    return "kmeans" if DEFAULT.algorithm == "kmeans" else "gmm-full"
 
 
 def _key(context: dict[str, str], cell: dict[str, Any]) -> str:
@@ -431,7 +281,13 @@ def _key(context: dict[str, str], cell: dict[str, Any]) -> str:
     return cell_key(context, cell)
 
 
-def _row(dataset: PreparedDataset, split: int, config: FeatureConfig, cell: dict[str, Any]) -> dict[str, Any]:
+def _row(
+    dataset: PreparedDataset,
+    split: int,
+    config: FeatureConfig,
+    cell: dict[str, Any],
+    grid_k: tuple[int, ...],
+) -> dict[str, Any]:
     return {
         "dataset": dataset.spec.kind,
         "split": dataset.plan.splits[split].name,
@@ -442,6 +298,7 @@ def _row(dataset: PreparedDataset, split: int, config: FeatureConfig, cell: dict
         "algorithm": cell["algorithm"],
         "k": cell["k"],
         "seed": cell["seed"],
+        "extra": cell["k"] is not None and cell["k"] not in grid_k,
     }
 
 
@@ -459,7 +316,9 @@ def _execute(dataset, configs, tasks: list[_Task], jobs: int, progress: bool):
             config = configs[task.config]
             train, train_labels = dataset.side(task.split, "train", config)
             test, test_labels = dataset.side(task.split, "test", config)
-            yield delayed(_numbered)(number, run_cells, train, train_labels, test, test_labels, task.cells)
+            yield delayed(_numbered)(
+                number, run_cells, train, train_labels, test, test_labels, task.cells
+            )
 
     bar = tqdm(
         total=sum(len(task.cells) for task in tasks),
@@ -515,11 +374,15 @@ def _specs_from_args(args: argparse.Namespace) -> list[DatasetSpec]:
                 "leave out --dataset and --data"
             )
         if args.data_root is None:
-            raise ConfigError("--all-datasets needs --data-root, the folder that holds cwru/, mfpt/ and ims/")
+            raise ConfigError(
+                "--all-datasets requires --data-root, "
+                "the folder that contains cwru/, mfpt/ and ims/"
+            )
         missing = [kind for kind in DATASETS if not (args.data_root / kind).is_dir()]
         if missing:
             raise ConfigError(
-                f"--data-root {args.data_root} has no {', '.join(f'{kind}/' for kind in missing)} folder; "
+                f"--data-root {args.data_root} has no "
+                f"{', '.join(f'{kind}/' for kind in missing)} folder; "
                 "it must hold cwru/, mfpt/ and ims/"
             )
         return [DatasetSpec.default(kind, args.data_root / kind) for kind in DATASETS]

@@ -14,7 +14,7 @@ as "the averaging feature sets" against "the shape feature sets":
    :data:`ALPHA` = 0.05, with no correction for the number of tests.
 
 The seeds of one split share its data, so pairs within a split are not
-independent and the p-values are optimistic; each comparison therefore also
+independent and the p-values are optimistic.  Each comparison therefore also
 states in how many splits the first arm scored higher.
 """
 
@@ -93,14 +93,15 @@ class Finding:
     #: way) or ``"not tested"`` (the grid lacks an arm).
     verdict: str
     comparisons: tuple[Comparison, ...]
-    #: Why the verdict is what it is, in one or two sentences.
+    #: The reason for the verdict, in one or two sentences.
     reason: str
 
 
 def usable_rows(rows: Iterable[Row], metric: str) -> list[Row]:
     """Return the rows that were scored and have a finite ``metric``."""
     return [
-        row for row in rows
+        row
+        for row in rows
         if row.get("status") == "ok" and row.get(metric) is not None and np.isfinite(row[metric])
     ]
 
@@ -210,15 +211,29 @@ def _finding_features(rows: Sequence[Row], metric: str) -> Finding:
         for group in ("averaging", "variance")
     )
     if len(comparisons) < 2:
-        return _not_tested(1, claim, comparisons, "the grid needs averaging, variance and shape feature sets")
+        return _not_tested(
+            1, claim, comparisons, "the grid needs averaging, variance and shape feature sets"
+        )
     outcomes = [c.outcome for c in comparisons]
     if outcomes == ["a", "a"]:
-        return Finding(1, claim, "holds", comparisons, "both groups score significantly higher than shape")
+        return Finding(
+            1, claim, "holds", comparisons, "both groups score significantly higher than shape"
+        )
     if "b" in outcomes:
-        return Finding(1, claim, "does not hold", comparisons, "shape scores significantly higher than a group")
+        return Finding(
+            1, claim, "does not hold", comparisons, "shape scores significantly higher than a group"
+        )
     if "a" in outcomes:
-        return Finding(1, claim, "partly holds", comparisons, "only one group scores significantly higher than shape")
-    return Finding(1, claim, "not significant", comparisons, "neither group differs significantly from shape")
+        return Finding(
+            1,
+            claim,
+            "partly holds",
+            comparisons,
+            "only one group scores significantly higher than shape",
+        )
+    return Finding(
+        1, claim, "not significant", comparisons, "neither group differs significantly from shape"
+    )
 
 
 def _finding_algorithms(rows: Sequence[Row], metric: str) -> Finding:
@@ -229,8 +244,13 @@ def _finding_algorithms(rows: Sequence[Row], metric: str) -> Finding:
     versus_gmm = compare(rows, metric, kmeans, gmm, ("features", "domain", "pca", "k"))
     versus_optics = compare(rows, metric, kmeans, optics, ("features", "domain", "pca"))
     per_type = _present(
-        compare(rows, metric, kmeans, (name, lambda row, name=name: row["algorithm"] == name),
-                ("features", "domain", "pca", "k"))
+        compare(
+            rows,
+            metric,
+            kmeans,
+            (name, lambda row, name=name: row["algorithm"] == name),
+            ("features", "domain", "pca", "k"),
+        )
         for name in K_ALGORITHMS[1:]
     )
     comparisons = _present([versus_gmm, versus_optics, *per_type])
@@ -239,10 +259,16 @@ def _finding_algorithms(rows: Sequence[Row], metric: str) -> Finding:
     gmm_part = versus_gmm.outcome == "a"
     optics_part = versus_optics.outcome == "a"
     if gmm_part and optics_part:
-        return Finding(2, claim, "holds", comparisons, "K-means scores significantly higher than both")
+        return Finding(
+            2, claim, "holds", comparisons, "K-means scores significantly higher than both"
+        )
     parts = [
-        "K-means scores significantly higher than the mixtures" if gmm_part else _gmm_text(versus_gmm),
-        "OPTICS scores significantly lower than K-means" if optics_part else _optics_text(versus_optics),
+        "K-means scores significantly higher than the mixtures"
+        if gmm_part
+        else _gmm_text(versus_gmm),
+        "OPTICS scores significantly lower than K-means"
+        if optics_part
+        else _optics_text(versus_optics),
     ]
     if gmm_part or optics_part:
         verdict = "partly holds"
@@ -269,39 +295,69 @@ def _finding_combinations(rows: Sequence[Row], metric: str) -> Finding:
     claim = "feature combinations and PCA bring no significant gain"
     comparisons: list[Comparison] = []
 
-    groups = [g for g in ("averaging", "variance", "shape") if any(r["features"] == g for r in rows)]
+    groups = [
+        g for g in ("averaging", "variance", "shape") if any(r["features"] == g for r in rows)
+    ]
     if groups and any(row["features"] == "all" for row in rows):
         best = max(groups, key=lambda g: _mean(rows, metric, lambda r, g=g: r["features"] == g))
-        comparisons += _present([compare(
-            rows, metric, ("all six statistics", lambda r: r["features"] == "all"),
-            (f"best group ({best})", lambda r, best=best: r["features"] == best),
-            ("algorithm", "domain", "pca", "k"),
-        )])
+        comparisons += _present(
+            [
+                compare(
+                    rows,
+                    metric,
+                    ("all six statistics", lambda r: r["features"] == "all"),
+                    (f"best group ({best})", lambda r, best=best: r["features"] == best),
+                    ("algorithm", "domain", "pca", "k"),
+                )
+            ]
+        )
 
     domains = [d for d in ("time", "freq") if any(r["domain"] == d for r in rows)]
     if domains and any(row["domain"] == "both" for row in rows):
         best = max(domains, key=lambda d: _mean(rows, metric, lambda r, d=d: r["domain"] == d))
-        comparisons += _present([compare(
-            rows, metric, ("both domains", lambda r: r["domain"] == "both"),
-            (f"best single domain ({best})", lambda r, best=best: r["domain"] == best),
-            ("features", "algorithm", "pca", "k"),
-        )])
+        comparisons += _present(
+            [
+                compare(
+                    rows,
+                    metric,
+                    ("both domains", lambda r: r["domain"] == "both"),
+                    (f"best single domain ({best})", lambda r, best=best: r["domain"] == best),
+                    ("features", "algorithm", "pca", "k"),
+                )
+            ]
+        )
 
     for setting in sorted({row["pca"] for row in rows} - {"none"}):
-        comparisons += _present([compare(
-            rows, metric, (f"PCA {setting}", lambda r, s=setting: r["pca"] == s),
-            ("no PCA", lambda r: r["pca"] == "none"),
-            ("features", "domain", "algorithm", "k"),
-        )])
+        comparisons += _present(
+            [
+                compare(
+                    rows,
+                    metric,
+                    (f"PCA {setting}", lambda r, s=setting: r["pca"] == s),
+                    ("no PCA", lambda r: r["pca"] == "none"),
+                    ("features", "domain", "algorithm", "k"),
+                )
+            ]
+        )
 
     comparisons_tuple = tuple(comparisons)
     if not comparisons_tuple:
-        return _not_tested(3, claim, comparisons_tuple, "the grid needs 'all' or 'both' or a PCA setting")
+        return _not_tested(
+            3, claim, comparisons_tuple, "the grid needs 'all' or 'both' or a PCA setting"
+        )
     gains = [c.a for c in comparisons_tuple if c.outcome == "a"]
     if not gains:
-        return Finding(3, claim, "holds", comparisons_tuple, "no combination or PCA setting scores significantly higher")
+        return Finding(
+            3,
+            claim,
+            "holds",
+            comparisons_tuple,
+            "no combination or PCA setting scores significantly higher",
+        )
     verdict = "does not hold" if len(gains) == len(comparisons_tuple) else "partly holds"
-    return Finding(3, claim, verdict, comparisons_tuple, f"significant gain from {', '.join(gains)}")
+    return Finding(
+        3, claim, verdict, comparisons_tuple, f"significant gain from {', '.join(gains)}"
+    )
 
 
 def _finding_clusters(rows: Sequence[Row], metric: str) -> Finding:
@@ -311,7 +367,8 @@ def _finding_clusters(rows: Sequence[Row], metric: str) -> Finding:
         return _not_tested(4, claim, (), "the grid needs at least two numbers of clusters")
     low, high = ks[0], ks[-1]
     comparison = compare(
-        rows, metric,
+        rows,
+        metric,
         (f"k = {high}", lambda r: r["k"] == high),
         (f"k = {low}", lambda r: r["k"] == low),
         ("features", "domain", "pca", "algorithm"),
@@ -322,10 +379,28 @@ def _finding_clusters(rows: Sequence[Row], metric: str) -> Finding:
     best_k = max(ks, key=lambda k: _mean(rows, metric, lambda r, k=k: r["k"] == k))
     reason = f"the mean is highest at k = {best_k}"
     if comparison.outcome == "a":
-        return Finding(4, claim, "holds", comparisons, f"k = {high} scores significantly higher than k = {low}; {reason}")
+        return Finding(
+            4,
+            claim,
+            "holds",
+            comparisons,
+            f"k = {high} scores significantly higher than k = {low}; {reason}",
+        )
     if comparison.outcome == "b":
-        return Finding(4, claim, "does not hold", comparisons, f"k = {low} scores significantly higher than k = {high}; {reason}")
-    return Finding(4, claim, "not significant", comparisons, f"k = {high} and k = {low} do not differ significantly; {reason}")
+        return Finding(
+            4,
+            claim,
+            "does not hold",
+            comparisons,
+            f"k = {low} scores significantly higher than k = {high}; {reason}",
+        )
+    return Finding(
+        4,
+        claim,
+        "not significant",
+        comparisons,
+        f"k = {high} and k = {low} do not differ significantly; {reason}",
+    )
 
 
 # The default preset ------------------------------------------------------------------------------
@@ -342,7 +417,8 @@ def candidate_comparisons(
     given, only that number of clusters is compared.
     """
     rows = [
-        row for row in usable_rows(rows, metric)
+        row
+        for row in usable_rows(rows, metric)
         if row["algorithm"] == algorithm and (k is None or row["k"] == k)
     ]
     candidate = ("default", lambda r: r["features"] == CANDIDATE)
@@ -350,7 +426,10 @@ def candidate_comparisons(
     if not study or not any(row["features"] == CANDIDATE for row in rows):
         return []
     settings = {(row["features"], row["domain"]) for row in study}
-    best = max(settings, key=lambda s: _mean(study, metric, lambda r, s=s: (r["features"], r["domain"]) == s))
+    best = max(
+        settings,
+        key=lambda s: _mean(study, metric, lambda r, s=s: (r["features"], r["domain"]) == s),
+    )
     references = {}
     if ("all", "both") in settings:
         references[("all", "both")] = "all (both), the study's statistics"
@@ -360,7 +439,9 @@ def candidate_comparisons(
         references[best] = "all (both), the study's statistics and its best set"
     comparisons = [
         compare(
-            rows, metric, candidate,
+            rows,
+            metric,
+            candidate,
             (name, lambda r, setting=setting: (r["features"], r["domain"]) == setting),
             ("pca", "k"),
         )
@@ -386,5 +467,7 @@ def _present(comparisons: Iterable[Comparison | None]) -> tuple[Comparison, ...]
     return tuple(c for c in comparisons if c is not None)
 
 
-def _not_tested(number: int, claim: str, comparisons: tuple[Comparison, ...], reason: str) -> Finding:
+def _not_tested(
+    number: int, claim: str, comparisons: tuple[Comparison, ...], reason: str
+) -> Finding:
     return Finding(number, claim, "not tested", comparisons, reason)

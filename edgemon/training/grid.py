@@ -58,9 +58,9 @@ _FEATURE_ALIASES = {"statistics": STATISTICS, "groups": ("averaging", "variance"
 #: ``both`` puts the time and the frequency features side by side.
 DOMAINS = ("time", "freq", "both")
 
-#: PCA runs only on feature sets with at least this many columns.  With one
-#: or two columns, PCA can do no more than rotate the features or keep one
-#: direction, while the study uses it to select features from larger sets.
+#: PCA runs only on feature sets with at least this many columns, because
+#: with one or two columns it can only rotate the features or keep one of
+#: two directions.  The study uses PCA for feature selection.
 MIN_PCA_COLUMNS = 3
 
 _MAX_K = 50
@@ -188,9 +188,9 @@ class FeatureConfig:
         n_columns = len(self.columns)
         settings = []
         for setting in grid.pca:
-            if setting is None:
-                settings.append(setting)
-            elif n_columns >= MIN_PCA_COLUMNS and (isinstance(setting, float) or setting < n_columns):
+            if setting is None or (
+                n_columns >= MIN_PCA_COLUMNS and (isinstance(setting, float) or setting < n_columns)
+            ):
                 settings.append(setting)
         return tuple(settings)
 
@@ -224,14 +224,17 @@ def feature_configs(
         statistics = GROUPS.get(feature_set, (feature_set,))
         for domain in grid.domains:
             domains = ("time", "freq") if domain == "both" else (domain,)
-            wanted = {f"{prefix}.{statistic}" for prefix in domains for statistic in statistics}
-            columns = tuple(c for c in study_columns if c.partition(":")[2] in wanted)
+            selected = {f"{prefix}.{statistic}" for prefix in domains for statistic in statistics}
+            columns = tuple(c for c in study_columns if c.partition(":")[2] in selected)
             configs.append(FeatureConfig(feature_set, domain, columns))
     return configs
 
 
 def parse_choices(
-    option: str, text: str, choices: Sequence[str], aliases: dict[str, tuple[str, ...]] | None = None
+    option: str,
+    text: str,
+    choices: Sequence[str],
+    aliases: dict[str, tuple[str, ...]] | None = None,
 ) -> tuple[str, ...]:
     """Parse a comma-separated command-line list of names, expanding aliases.
 

@@ -24,8 +24,10 @@ def markdown_table(header: Sequence[str], body: Sequence[Sequence[Any]]) -> list
     """Return the lines of a Markdown table; an empty body gives one line saying so."""
     if not body:
         return ["(no results for this table in the grid that was run)"]
-    lines = ["| " + " | ".join(str(cell) for cell in header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
+    lines = [
+        "| " + " | ".join(str(cell) for cell in header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in body]
     return lines
 
@@ -63,18 +65,42 @@ def findings_section(
 
 def comparison_table(rows: Sequence[tuple[str, Comparison]], names: Mapping[str, str]) -> list[str]:
     """Return a table of paired comparisons, one per row."""
-    header = ["metric", "a", "b", "pairs", "mean a", "mean b", "median a − b",
-              "p (a > b)", "p (a < b)", "splits where a is higher"]
+    header = [
+        "metric",
+        "a",
+        "b",
+        "pairs",
+        "mean a",
+        "mean b",
+        "median a - b",
+        "p (a > b)",
+        "p (a < b)",
+        "splits where a is higher",
+    ]
     body = [
-        [names.get(metric, metric), c.a, c.b, c.pairs, number(c.mean_a), number(c.mean_b),
-         f"{c.median_difference:+.3f}", _p(c.p_greater), _p(c.p_less), f"{c.splits_a_higher} of {c.splits}"]
+        [
+            names.get(metric, metric),
+            c.a,
+            c.b,
+            c.pairs,
+            number(c.mean_a),
+            number(c.mean_b),
+            f"{c.median_difference:+.3f}",
+            _p(c.p_greater),
+            _p(c.p_less),
+            f"{c.splits_a_higher} of {c.splits}",
+        ]
         for metric, c in rows
     ]
     return markdown_table(header, body)
 
 
 def candidate_section(result, labelled: bool, names: Mapping[str, str]) -> list[str]:
-    """Return the section on the ``default`` preset of ``edgemon train``: its gain and per-fold scores."""
+    """Return the section on the ``default`` preset of ``edgemon train``.
+
+    It shows the preset's gain over the study's statistics and its per-fold scores.
+    """
+    from edgemon.training.evaluate import preset_algorithm
     from edgemon.training.presets import DEFAULT
 
     dataset = result.dataset
@@ -85,7 +111,7 @@ def candidate_section(result, labelled: bool, names: Mapping[str, str]) -> list[
     if not rows:
         return [*lines, "Not evaluated: the grid's --features leaves out 'default'.", ""]
 
-    algorithm = "kmeans" if DEFAULT.algorithm == "kmeans" else "gmm-full"
+    algorithm = preset_algorithm()
     preset_k = DEFAULT.n_clusters
     n_labels = len(dataset.labels_present)
     lines += [
@@ -93,12 +119,16 @@ def candidate_section(result, labelled: bool, names: Mapping[str, str]) -> list[
         f"({len(dataset.candidate_columns)} columns); algorithm {algorithm}; "
         f"k = {preset_k if preset_k is not None else 'chosen automatically'}. "
         "Each comparison pairs the default features with a study feature set on the same "
-        "algorithm, PCA setting, k, split and seed.",
+        "algorithm, PCA setting, k, split and seed. Where the grid's k range misses the "
+        "preset's k, the default features and the study's twelve statistics are also scored "
+        "at that k.",
         "",
     ]
     main, second = ("ari", "accuracy_majority") if labelled else ("silhouette", "unknown_rate")
     ks = {row["k"] for row in result.rows if row["k"] is not None}
-    entries = [(main, "every k", c) for c in candidate_comparisons(result.rows, main, algorithm=algorithm)]
+    entries = [
+        (main, "every k", c) for c in candidate_comparisons(result.rows, main, algorithm=algorithm)
+    ]
     if preset_k is not None and preset_k in ks:
         entries += [
             (second, str(preset_k), c)
@@ -111,38 +141,65 @@ def candidate_section(result, labelled: bool, names: Mapping[str, str]) -> list[
         ]
     lines += _gain_table(entries, names)
 
-    for k in dict.fromkeys(k for k in (preset_k, n_labels if labelled else None) if k is not None and k in ks):
+    for k in dict.fromkeys(
+        k for k in (preset_k, n_labels if labelled else None) if k is not None and k in ks
+    ):
         lines += _per_fold(result, rows, algorithm, k, labelled, names)
     if preset_k is not None and preset_k not in ks:
-        lines += [f"The grid's k range does not include the preset's k = {preset_k}; "
-                  f"run with --max-clusters {preset_k} to score it.", ""]
+        lines += [
+            f"The preset's k = {preset_k} was not scored because the grid's "
+            f"--algorithms leave out {algorithm}.",
+            "",
+        ]
     return lines
 
 
-def _gain_table(entries: Sequence[tuple[str, str, Comparison]], names: Mapping[str, str]) -> list[str]:
+def _gain_table(
+    entries: Sequence[tuple[str, str, Comparison]], names: Mapping[str, str]
+) -> list[str]:
     """Return the default preset's comparisons; for ``unknown_rate`` a lower value is the gain."""
     if not entries:
         return ["(no comparison: the grid lacks the study's feature sets for this algorithm)", ""]
-    header = ["metric", "k", "reference", "pairs", "mean default", "mean reference",
-              "median default − reference", "p (default better)", "splits where default is better"]
+    header = [
+        "metric",
+        "k",
+        "reference",
+        "pairs",
+        "mean default",
+        "mean reference",
+        "median default - reference",
+        "p (default better)",
+        "splits where default is better",
+    ]
     body = []
     for metric, k_text, c in entries:
         lower_better = metric in LOWER_IS_BETTER
         p_value = c.p_less if lower_better else c.p_greater
         better_splits = c.splits_a_lower if lower_better else c.splits_a_higher
         percent = metric in LOWER_IS_BETTER
-        body.append([
-            names.get(metric, metric), k_text, c.b, c.pairs, number(c.mean_a, percent=percent),
-            number(c.mean_b, percent=percent), f"{c.median_difference:+.3f}", _p(p_value),
-            f"{better_splits} of {c.splits}",
-        ])
+        body.append(
+            [
+                names.get(metric, metric),
+                k_text,
+                c.b,
+                c.pairs,
+                number(c.mean_a, percent=percent),
+                number(c.mean_b, percent=percent),
+                f"{c.median_difference:+.3f}",
+                _p(p_value),
+                f"{better_splits} of {c.splits}",
+            ]
+        )
     return [*markdown_table(header, body), ""]
 
 
 def _per_fold(result, rows, algorithm: str, k: int, labelled: bool, names) -> list[str]:
     chosen = [r for r in rows if r["algorithm"] == algorithm and r["k"] == k and r["pca"] == "none"]
-    metrics = (("accuracy_majority", "accuracy_hungarian", "ari", "unknown_rate") if labelled
-               else ("silhouette", "unknown_rate"))
+    metrics = (
+        ("accuracy_majority", "accuracy_hungarian", "ari", "unknown_rate")
+        if labelled
+        else ("silhouette", "unknown_rate")
+    )
     header = ["fold", *(names.get(m, m) for m in metrics)]
     body = []
     for split in result.dataset.plan.splits:
@@ -150,7 +207,9 @@ def _per_fold(result, rows, algorithm: str, k: int, labelled: bool, names) -> li
         cells = []
         for metric in metrics:
             values = [r[metric] for r in usable_rows(members, metric)]
-            cells.append(number(float(np.mean(values)) if values else None, percent=metric == "unknown_rate"))
+            cells.append(
+                number(float(np.mean(values)) if values else None, percent=metric == "unknown_rate")
+            )
         body.append([split.name, *cells])
     return [f"Per fold, k = {k}, no PCA, mean over seeds:", "", *markdown_table(header, body), ""]
 

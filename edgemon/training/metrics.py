@@ -1,8 +1,8 @@
 """Scores of a clustering against known condition labels, and without labels.
 
 A cluster-to-label mapping is learned on the training side and applied to
-the test side, so that an accuracy says how well the clusters a model found
-would name the conditions of data it never saw:
+the test side, so that an accuracy measures how well the clusters a model
+found name the conditions of data it never saw:
 
 * **majority mapping**: each cluster takes the most frequent training label
   among its windows (ties go to the label that sorts first), so several
@@ -158,8 +158,8 @@ def label_scores(labels: np.ndarray, clusters: np.ndarray) -> dict[str, float]:
     dict
         ``ari`` (adjusted Rand index), ``nmi`` (normalised mutual
         information), ``homogeneity``, ``completeness`` and ``v_measure``.
-        All are NaN when the windows carry fewer than two labels, where they
-        say nothing about conditions.
+        All are NaN when the windows carry fewer than two labels, because
+        they then carry no information about conditions.
     """
     clusters, labels = _pair(clusters, labels)
     label_names, label_index = np.unique(labels, return_inverse=True)
@@ -197,7 +197,9 @@ def _information_scores(contingency: np.ndarray) -> dict[str, float]:
     per_cluster = contingency.sum(axis=0)
     rows, columns = np.nonzero(contingency)
     counts = contingency[rows, columns]
-    mutual = float(np.sum(counts / n * np.log(counts * n / (per_label[rows] * per_cluster[columns]))))
+    mutual = float(
+        np.sum(counts / n * np.log(counts * n / (per_label[rows] * per_cluster[columns])))
+    )
     mutual = max(mutual, 0.0) if per_cluster.size > 1 else 0.0
     entropy_labels = _entropy(per_label)
     entropy_clusters = _entropy(per_cluster)
@@ -243,15 +245,15 @@ def silhouette(
     """
     from sklearn.metrics import silhouette_score
 
-    kept = np.asarray(clusters) != NOISE
-    points = np.asarray(points)[kept]
-    clusters = np.asarray(clusters)[kept]
+    clustered = np.asarray(clusters) != NOISE
+    points = np.asarray(points)[clustered]
+    clusters = np.asarray(clusters)[clustered]
     n_clusters = np.unique(clusters).size
     if n_clusters < 2 or n_clusters >= clusters.size:
         return float("nan")
     size = min(sample_size, clusters.size)
     if size < clusters.size:
-        # When one cluster holds nearly every window, a draw can miss the others.
+        # When one cluster contains nearly every window, a draw can miss the others.
         rng = np.random.default_rng(seed)
         chosen = rng.choice(clusters.size, size=size, replace=False)
         if np.unique(clusters[chosen]).size < 2:

@@ -65,6 +65,17 @@ def plot_metric_vs_k(
         for algorithm, value in flat.get(metric, {}).items():
             name, colour = _ALGORITHM_STYLE.get(algorithm, (algorithm, None))
             axis.axhline(value, linestyle="--", color=colour, label=f"{name} (no k)")
+        if metric == "silhouette" and flat.get(metric):
+            axis.text(
+                0.99,
+                0.99,
+                "OPTICS: noise windows left out",
+                transform=axis.transAxes,
+                ha="right",
+                va="top",
+                fontsize="x-small",
+                color="gray",
+            )
         axis.set_xlabel("number of clusters k")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel(labels.get(metric, metric))
@@ -102,14 +113,29 @@ def plot_heatmap(
     figure = Figure(figsize=(width, height), layout="constrained")
     axis = figure.subplots()
     masked = np.ma.masked_invalid(values)
-    image = axis.imshow(masked, aspect="auto", cmap="viridis", vmin=_low(values), vmax=_high(values))
-    axis.set_xticks(range(len(columns)), [_ALGORITHM_STYLE.get(c, (c,))[0] for c in columns], rotation=30, ha="right")
+    image = axis.imshow(
+        masked, aspect="auto", cmap="viridis", vmin=_low(values), vmax=_high(values)
+    )
+    axis.set_xticks(
+        range(len(columns)),
+        [_ALGORITHM_STYLE.get(c, (c,))[0] for c in columns],
+        rotation=30,
+        ha="right",
+    )
     axis.set_yticks(range(len(rows)), rows)
     span = _high(values) - _low(values)
     for (i, j), value in np.ndenumerate(values):
         if np.isfinite(value):
             bright = span > 0 and (value - _low(values)) / span > 0.6
-            axis.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="black" if bright else "white")
+            axis.text(
+                j,
+                i,
+                f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="black" if bright else "white",
+            )
     figure.colorbar(image, ax=axis, label=label)
     axis.set_title(title, fontsize="medium")
     figure.savefig(path, dpi=DPI)
@@ -146,7 +172,9 @@ def plot_scatter(
             members = groups == group
             name = "noise" if str(group) == "-1" else str(group)
             colour = "lightgray" if name == "noise" else f"C{index % 10}"
-            axis.scatter(points[members, 0], points[members, 1], s=6, color=colour, label=name, alpha=0.7)
+            axis.scatter(
+                points[members, 0], points[members, 1], s=6, color=colour, label=name, alpha=0.7
+            )
         axis.set_title(heading, fontsize="small")
         axis.set_xlabel("principal component 1")
         axis.legend(fontsize="x-small", markerscale=2, loc="best")
@@ -178,7 +206,10 @@ def plot_confusion(
 
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
-    figure = Figure(figsize=(1.8 + 1.1 * len(predicted_labels), 1.4 + 0.7 * len(true_labels)), layout="constrained")
+    figure = Figure(
+        figsize=(1.8 + 1.1 * len(predicted_labels), 1.4 + 0.7 * len(true_labels)),
+        layout="constrained",
+    )
     axis = figure.subplots()
     image = axis.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
     axis.set_xticks(range(len(predicted_labels)), predicted_labels, rotation=30, ha="right")
@@ -186,7 +217,15 @@ def plot_confusion(
     axis.set_xlabel("predicted state")
     axis.set_ylabel("true label")
     for (i, j), count in np.ndenumerate(counts):
-        axis.text(j, i, str(count), ha="center", va="center", fontsize=8, color="white" if shares[i, j] > 0.5 else "black")
+        axis.text(
+            j,
+            i,
+            str(count),
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if shares[i, j] > 0.5 else "black",
+        )
     figure.colorbar(image, ax=axis, label="share of the true label's windows")
     axis.set_title(title, fontsize="medium")
     figure.savefig(path, dpi=DPI)

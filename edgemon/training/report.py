@@ -41,7 +41,7 @@ __all__ = ["METRIC_NAMES", "primary_metrics", "write_report"]
 
 logger = logging.getLogger(__name__)
 
-#: How the report names each score.
+#: Name of each score in the report.
 METRIC_NAMES = {
     "ari": "adjusted Rand index",
     "nmi": "normalised mutual information",
@@ -53,8 +53,20 @@ METRIC_NAMES = {
 }
 
 
+#: Shorter names for plot axes.
+AXIS_NAMES = {
+    **METRIC_NAMES,
+    "accuracy_majority": "accuracy (majority)",
+    "silhouette": "silhouette (test windows)",
+    "unknown_rate": "unknown rate (test windows)",
+}
+
+
 def primary_metrics(labelled: bool) -> tuple[str, str]:
-    """Return the main and the second score: ARI and accuracy with labels, else silhouette and unknown rate."""
+    """Return the main and the second score of a data set.
+
+    With labels, ARI and majority accuracy; without, silhouette and unknown rate.
+    """
     return ("ari", "accuracy_majority") if labelled else ("silhouette", "unknown_rate")
 
 
@@ -81,7 +93,9 @@ def write_report(run, out: Path, *, command: str | None = None) -> list[Path]:
 
     (out / "results.md").write_text(_results_markdown(tables), encoding="utf-8")
     (out / "summary.md").write_text(_summary_markdown(run, sections, command), encoding="utf-8")
-    (out / "run.json").write_text(json.dumps(_run_record(run, command), indent=2) + "\n", encoding="utf-8")
+    (out / "run.json").write_text(
+        json.dumps(_run_record(run, command), indent=2) + "\n", encoding="utf-8"
+    )
     written += [out / "results.md", out / "summary.md", out / "run.json"]
     logger.info("report written to %s", out)
     return written
@@ -95,8 +109,8 @@ def _summary_markdown(run, sections: Sequence[str], command: str | None) -> str:
     lines = [
         "# Clustering evaluation",
         "",
-        "This report tests the findings of Sepin et al. (2023), \"Comparison of Clustering "
-        "Algorithms for Statistical Features of Vibration Data Sets\", on real bearing "
+        'This report tests the findings of Sepin et al. (2023), "Comparison of Clustering '
+        'Algorithms for Statistical Features of Vibration Data Sets", on real bearing '
         "recordings, with training and test windows from different recordings or different "
         "parts of a recording. Every score is measured on the test side of a fold. "
         "docs/evaluation.md explains the metrics and the folds.",
@@ -108,7 +122,9 @@ def _summary_markdown(run, sections: Sequence[str], command: str | None) -> str:
         "their data, so the p-values are optimistic; each comparison also says in how many "
         "splits the first arm scored higher.",
         f"- Run time: {cells} cells ({run.computed} computed, {run.cached} from the cache) in "
-        f"{run.elapsed / 60:.1f} min with {_jobs_text(run.jobs)} on {_machine_text()}.",
+        f"{run.elapsed / 60:.1f} min with {_jobs_text(run.jobs)} on {_machine_text()}, "
+        "before this report was written. The cells took "
+        f"{_cpu_seconds(run) / 60:.1f} CPU minutes when they were computed.",
         "",
         "Files: [results.md](results.md) (tables), [results.csv](results.csv) (every setting), "
         "[run.json](run.json) (data files, sha256s and versions).",
@@ -123,7 +139,7 @@ def _dataset_summary(result, figures: dict[str, Path]) -> str:
     main, second = primary_metrics(labelled)
     lines = [f"## {dataset.spec.kind.upper()}", "", _data_text(dataset), ""]
     if labelled:
-        findings = {metric: study_findings(result.rows, metric) for metric in (main, second)}
+        findings = {metric: study_findings(_grid_rows(result), metric) for metric in (main, second)}
         lines += findings_section(findings, (main, second), METRIC_NAMES)
     else:
         lines += [
@@ -156,7 +172,11 @@ def _data_text(dataset) -> str:
 
 
 def _unlabelled_overview(result) -> list[str]:
-    rows = [r for r in aggregate.aggregate(result.rows) if r["features"] in STUDY_FEATURE_SETS and r["pca"] == "none"]
+    rows = [
+        r
+        for r in aggregate.aggregate(_grid_rows(result))
+        if r["features"] in STUDY_FEATURE_SETS and r["pca"] == "none"
+    ]
     algorithms = sorted({r["algorithm"] for r in rows}, key=_algorithm_order)
     body = []
     for algorithm in algorithms:
@@ -164,29 +184,79 @@ def _unlabelled_overview(result) -> list[str]:
         if not members:
             continue
         best = max(members, key=lambda r: _finite(r["silhouette_mean"]))
-        body.append([
-            algorithm,
-            f"{best['features']} ({best['domain']})" + ("" if best["k"] is None else f", k = {best['k']}"),
-            number(best["silhouette_mean"]),
-            number(_mean_of(members, "silhouette_mean")),
-            number(_mean_of(members, "unknown_rate_mean"), percent=True),
-            number(_mean_of(members, "noise_share_mean"), percent=True),
-        ])
-    header = ["algorithm", "best setting by silhouette", "its silhouette", "mean silhouette",
-              "mean unknown rate", "mean noise share"]
-    return ["### Overview (no PCA, the study's feature sets)", "", *markdown_table(header, body), ""]
+        body.append(
+            [
+                algorithm,
+                f"{best['features']} ({best['domain']})"
+                + ("" if best["k"] is None else f", k = {best['k']}"),
+                number(best["silhouette_mean"]),
+                number(_mean_of(members, "silhouette_mean")),
+                number(_mean_of(members, "unknown_rate_mean"), percent=True),
+                number(_mean_of(members, "noise_share_mean"), percent=True),
+            ]
+        )
+    header = [
+        "algorithm",
+        "best setting by silhouette",
+        "its silhouette",
+        "mean silhouette",
+        "mean unknown rate",
+        "mean noise share",
+    ]
+    return [
+        "### Overview (no PCA, the study's feature sets)",
+        "",
+        *markdown_table(header, body),
+        "",
+    ]
 
 
 def _best_settings(result, main: str, second: str, *, limit: int) -> list[str]:
-    table = [r for r in aggregate.aggregate(result.rows) if r["runs"]]
-    table.sort(key=lambda r: -_finite(r[f"{main}_mean"]))
-    header = ["features", "domain", "PCA", "algorithm", "k", METRIC_NAMES[main], METRIC_NAMES[second]]
-    body = [
-        [r["features"], r["domain"], r["pca"], r["algorithm"], _k_text(r),
-         _mean_std(r, main), number(r[f"{second}_mean"], percent=second == "unknown_rate")]
-        for r in table[:limit]
+    header = [
+        "features",
+        "domain",
+        "PCA",
+        "algorithm",
+        "k",
+        METRIC_NAMES[main],
+        METRIC_NAMES[second],
     ]
-    return [f"### Best settings by {METRIC_NAMES[main]}", "", *markdown_table(header, body), ""]
+    body = [
+        [
+            r["features"],
+            r["domain"],
+            r["pca"],
+            r["algorithm"],
+            _k_text(r),
+            _mean_std(r, main),
+            number(r[f"{second}_mean"], percent=second == "unknown_rate"),
+        ]
+        for r in _ranked(result, main)[:limit]
+    ]
+    lines = [f"### Best settings by {METRIC_NAMES[main]}", ""]
+    if main == "silhouette":
+        lines += [
+            "OPTICS is left out here: its silhouette ignores the windows it leaves as noise, "
+            "so it cannot be ranked with the others (see the OPTICS table in results.md).",
+            "",
+        ]
+    return [*lines, *markdown_table(header, body), ""]
+
+
+def _ranked(result, metric: str) -> list[dict[str, Any]]:
+    """Return the aggregated settings with a finite ``metric``, best first.
+
+    Ranked by silhouette, OPTICS is left out, because its silhouette leaves
+    its noise windows out.
+    """
+    table = [
+        r
+        for r in aggregate.aggregate(result.rows)
+        if r["runs"]
+        and np.isfinite(r[f"{metric}_mean"])
+        and not (metric == "silhouette" and r["algorithm"] == "optics")
+    ]
+    return sorted(table, key=lambda r: -r[f"{metric}_mean"])
 
 
 # Tables ---------------------------------------------------------------------------------------
@@ -212,8 +282,12 @@ def _dataset_tables(result) -> str:
     values, row_names, columns, k_text = _heatmap_values(result, main)
     header = ["features (domain)", *columns]
     body = [[name, *(number(v) for v in row)] for name, row in zip(row_names, values, strict=True)]
-    lines += [f"### Feature set x algorithm: {METRIC_NAMES[main]} ({k_text}, no PCA)", "",
-              *markdown_table(header, body), ""]
+    lines += [
+        f"### Feature set x algorithm: {METRIC_NAMES[main]} ({k_text}, no PCA)",
+        "",
+        *markdown_table(header, body),
+        "",
+    ]
 
     for metric in (main, second):
         curves, flat = _curves(result, metric)
@@ -222,17 +296,40 @@ def _dataset_tables(result) -> str:
         body = []
         for algorithm, (k_values, mean, _) in curves.items():
             by_k = dict(zip(k_values.tolist(), mean.tolist(), strict=True))
-            body.append([algorithm, *(number(by_k.get(k), percent=metric == "unknown_rate") for k in ks)])
+            body.append(
+                [algorithm, *(number(by_k.get(k), percent=metric == "unknown_rate") for k in ks)]
+            )
         for algorithm, value in flat.items():
-            body.append([f"{algorithm} (no k)", *([number(value, percent=metric == "unknown_rate")] * len(ks))])
-        lines += [f"### {METRIC_NAMES[metric]} against k (the study's feature sets, no PCA)", "",
-                  *markdown_table(header, body), ""]
+            body.append(
+                [
+                    f"{algorithm} (no k)",
+                    *([number(value, percent=metric == "unknown_rate")] * len(ks)),
+                ]
+            )
+        lines += [
+            f"### {METRIC_NAMES[metric]} against k (the study's feature sets, no PCA)",
+            "",
+            *markdown_table(header, body),
+            "",
+        ]
 
-    optics = [r for r in aggregate.aggregate(result.rows) if r["algorithm"] == "optics" and r["pca"] == "none"]
+    optics = [
+        r
+        for r in aggregate.aggregate(result.rows)
+        if r["algorithm"] == "optics" and r["pca"] == "none"
+    ]
     if optics:
         header = ["features", "domain", "clusters found", "noise share", METRIC_NAMES[main]]
-        body = [[r["features"], r["domain"], number(r["clusters_found_mean"], digits=1),
-                 number(r["noise_share_mean"], percent=True), number(r[f"{main}_mean"])] for r in optics]
+        body = [
+            [
+                r["features"],
+                r["domain"],
+                number(r["clusters_found_mean"], digits=1),
+                number(r["noise_share_mean"], percent=True),
+                number(r[f"{main}_mean"]),
+            ]
+            for r in optics
+        ]
         lines += ["### OPTICS (no PCA)", "", *markdown_table(header, body), ""]
     return "\n".join(lines)
 
@@ -252,23 +349,38 @@ def _figures(result, out: Path) -> dict[str, Path]:
         curves[metric], flat[metric] = _curves(result, metric)
     if any(curves.values()) or any(flat.values()):
         path = out / f"{kind}-metric-vs-k.png"
-        plots.plot_metric_vs_k(curves, flat, path, title=f"{kind.upper()}: the study's feature sets, no PCA, test side", labels=METRIC_NAMES)
+        plots.plot_metric_vs_k(
+            curves,
+            flat,
+            path,
+            title=f"{kind.upper()}: the study's feature sets, no PCA, test side",
+            labels=AXIS_NAMES,
+        )
         figures["score against the number of clusters"] = path
 
     values, row_names, columns, k_text = _heatmap_values(result, main)
     if values.size:
         path = out / f"{kind}-heatmap.png"
-        plots.plot_heatmap(values, row_names, columns, path, title=f"{kind.upper()}: {METRIC_NAMES[main]}, {k_text}, no PCA", label=METRIC_NAMES[main])
+        plots.plot_heatmap(
+            values,
+            row_names,
+            columns,
+            path,
+            title=f"{kind.upper()}: {METRIC_NAMES[main]}, {k_text}, no PCA",
+            label=AXIS_NAMES[main],
+        )
         figures["feature set x algorithm"] = path
 
-    best = _best_setting(result, main)
-    if best is not None:
-        figures.update(_best_figures(result, best, out))
+    ranked = _ranked(result, main)
+    if ranked:
+        figures.update(_best_figures(result, ranked[0], out))
     return figures
 
 
 def _curves(result, metric: str):
-    rows = [r for r in result.rows if r["features"] in STUDY_FEATURE_SETS and r["pca"] == "none"]
+    rows = [
+        r for r in _grid_rows(result) if r["features"] in STUDY_FEATURE_SETS and r["pca"] == "none"
+    ]
     curves, flat = {}, {}
     for algorithm in sorted({r["algorithm"] for r in rows}, key=_algorithm_order):
         members = [r for r in rows if r["algorithm"] == algorithm]
@@ -290,18 +402,25 @@ def _curves(result, metric: str):
 
 
 def _heatmap_values(result, metric: str):
-    """Return the feature set x algorithm table at k = number of labels (mean over k without labels)."""
+    """Return the feature set x algorithm table at k = number of labels, or the mean over k."""
     n_labels = len(result.dataset.labels_present)
-    ks = {r["k"] for r in result.rows if r["k"] is not None}
+    rows = _grid_rows(result)
+    ks = {r["k"] for r in rows if r["k"] is not None}
     fixed_k = n_labels if n_labels >= 2 and n_labels in ks else None
     k_text = f"k = {fixed_k}" if fixed_k is not None else "mean over k"
-    table = aggregate.aggregate(r for r in result.rows if r["pca"] == "none" and (fixed_k is None or r["k"] in (fixed_k, None)))
+    table = aggregate.aggregate(
+        r for r in rows if r["pca"] == "none" and (fixed_k is None or r["k"] in (fixed_k, None))
+    )
     columns = sorted({r["algorithm"] for r in table}, key=_algorithm_order)
     row_keys = [(c.feature_set, c.domain) for c in result.configs]
     values = np.full((len(row_keys), len(columns)), np.nan)
     for i, key in enumerate(row_keys):
         for j, algorithm in enumerate(columns):
-            members = [r[f"{metric}_mean"] for r in table if (r["features"], r["domain"]) == key and r["algorithm"] == algorithm]
+            members = [
+                r[f"{metric}_mean"]
+                for r in table
+                if (r["features"], r["domain"]) == key and r["algorithm"] == algorithm
+            ]
             finite = [v for v in members if np.isfinite(v)]
             if finite:
                 values[i, j] = np.mean(finite)
@@ -309,53 +428,96 @@ def _heatmap_values(result, metric: str):
     return values, row_names, columns, k_text
 
 
-def _best_setting(result, metric: str) -> dict[str, Any] | None:
-    table = [r for r in aggregate.aggregate(result.rows) if r["runs"] and np.isfinite(r[f"{metric}_mean"])]
-    return max(table, key=lambda r: r[f"{metric}_mean"]) if table else None
-
-
 def _best_figures(result, best: dict[str, Any], out: Path) -> dict[str, Path]:
-    from sklearn.decomposition import PCA
+    """Draw the best setting's scatter and confusion matrix from a refit on every fold."""
+    dataset = result.dataset
+    kind = dataset.spec.kind
+    name = f"{best['features']} ({best['domain']}), PCA {best['pca']}, {best['algorithm']}" + (
+        "" if best["k"] is None else f", k = {best['k']}"
+    )
+    predictions = _refit(result, best)
+    figures: dict[str, Path] = {}
+
+    prediction, test_labels = predictions[0]
+    path = out / f"{kind}-scatter.png"
+    plots.plot_scatter(
+        _plane(prediction.test_points),
+        prediction.test_clusters,
+        test_labels,
+        path,
+        title=f"{kind.upper()} best setting: {name}\n"
+        f"test windows of fold '{dataset.plan.splits[0].name}', seed 0",
+    )
+    figures["best setting, test windows of the first fold"] = path
+
+    if dataset.labelled:
+        labels = list(dataset.labels_present)
+        states = [*labels, "no label"]
+        counts = np.zeros((len(labels), len(states)), dtype=np.int64)
+        for prediction, test_labels in predictions:
+            for true, cluster in zip(test_labels, prediction.test_clusters, strict=True):
+                state = prediction.majority.get(int(cluster), "no label")
+                counts[labels.index(str(true)), states.index(state)] += 1
+        if not counts[:, -1].any():
+            counts, states = counts[:, :-1], states[:-1]
+        path = out / f"{kind}-confusion.png"
+        plots.plot_confusion(
+            counts,
+            labels,
+            states,
+            path,
+            title=f"{kind.upper()} best setting: {name}\ntest windows of all folds, seed 0",
+        )
+        figures["best setting, confusion matrix over all folds"] = path
+    return figures
+
+
+def _refit(result, best: dict[str, Any]) -> list[tuple[Any, np.ndarray]]:
+    """Return the best setting's prediction and the test labels of every fold, seed 0."""
+    import warnings
 
     from edgemon.training.cells import fit_predict
 
     dataset = result.dataset
-    kind = dataset.spec.kind
-    config = next(c for c in result.configs if (c.feature_set, c.domain) == (best["features"], best["domain"]))
-    pca = _pca_value(best["pca"])
-    seed = None if best["algorithm"] == "optics" else 0
-    name = f"{best['features']} ({best['domain']}), PCA {best['pca']}, {best['algorithm']}" + (
-        "" if best["k"] is None else f", k = {best['k']}"
+    config = next(
+        c for c in result.configs if (c.feature_set, c.domain) == (best["features"], best["domain"])
     )
-    figures: dict[str, Path] = {}
-    labels_present = list(dataset.labels_present)
-    states = [*labels_present, "no label"]
-    counts = np.zeros((len(labels_present), len(states)), dtype=np.int64)
-    for split in range(len(dataset.plan.splits)):
-        train, train_labels = dataset.side(split, "train", config)
-        test, test_labels = dataset.side(split, "test", config)
-        prediction = fit_predict(train, train_labels, test, algorithm=best["algorithm"], k=best["k"], pca=pca, seed=seed)
-        predicted = [prediction.majority.get(int(c), "no label") for c in prediction.test_clusters]
-        for true, state in zip(test_labels, predicted, strict=True):
-            counts[labels_present.index(str(true)), states.index(state)] += 1
-        if split == 0:
-            points = prediction.test_points
-            if points.shape[1] > 2:
-                points = PCA(n_components=2, random_state=0).fit_transform(points)
-            elif points.shape[1] == 1:
-                points = np.column_stack([points[:, 0], np.zeros(len(points))])
-            path = out / f"{kind}-scatter.png"
-            plots.plot_scatter(points, prediction.test_clusters, test_labels, path,
-                               title=f"{kind.upper()} best setting: {name}\ntest windows of fold '{dataset.plan.splits[0].name}', seed {seed or 0}")
-            figures["best setting, test windows of the first fold"] = path
-    if dataset.labelled:
-        if not counts[:, -1].any():
-            counts, states = counts[:, :-1], states[:-1]
-        path = out / f"{kind}-confusion.png"
-        plots.plot_confusion(counts, labels_present, states, path,
-                             title=f"{kind.upper()} best setting: {name}\ntest windows of all folds, seed {seed or 0}")
-        figures["best setting, confusion matrix over all folds"] = path
-    return figures
+    seed = None if best["algorithm"] == "optics" else 0
+    predictions = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for split in range(len(dataset.plan.splits)):
+            train, train_labels = dataset.side(split, "train", config)
+            test, test_labels = dataset.side(split, "test", config)
+            prediction = fit_predict(
+                train,
+                train_labels,
+                test,
+                algorithm=best["algorithm"],
+                k=best["k"],
+                pca=_pca_value(best["pca"]),
+                seed=seed,
+            )
+            predictions.append((prediction, test_labels))
+    if caught:
+        logger.warning(
+            "%s: refitting the best setting for the figures raised %d warnings, the first: %s",
+            dataset.spec.kind,
+            len(caught),
+            caught[0].message,
+        )
+    return predictions
+
+
+def _plane(points: np.ndarray) -> np.ndarray:
+    """Return windows on two axes: their first two principal components, or padded with zeros."""
+    from sklearn.decomposition import PCA
+
+    if points.shape[1] > 2:
+        return PCA(n_components=2, random_state=0).fit_transform(points)
+    if points.shape[1] == 1:
+        return np.column_stack([points[:, 0], np.zeros(len(points))])
+    return points
 
 
 # Run record -------------------------------------------------------------------------------------
@@ -374,9 +536,16 @@ def _run_record(run, command: str | None) -> dict[str, Any]:
         "command": command,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "grid": run.grid.to_dict(),
-        "cells": {"total": run.cached + run.computed, "computed": run.computed, "cached": run.cached,
-                  "failed": sum(1 for result in run.results for row in result.rows if row.get("status") != "ok")},
+        "cells": {
+            "total": run.cached + run.computed,
+            "computed": run.computed,
+            "cached": run.cached,
+            "failed": sum(
+                1 for result in run.results for row in result.rows if row.get("status") != "ok"
+            ),
+        },
         "elapsed_seconds": round(run.elapsed, 1),
+        "cell_cpu_seconds": round(_cpu_seconds(run), 1),
         "jobs": run.jobs,
         "machine": _machine_text(),
         "versions": versions,
@@ -397,9 +566,11 @@ def _dataset_record(result) -> dict[str, Any]:
         "default_note": dataset.candidate_note,
         "files": list(dataset.files),
         "splits": [
-            {"name": split.name,
-             "train": [dataset.plan.segments[i].name for i in split.train],
-             "test": [dataset.plan.segments[i].name for i in split.test]}
+            {
+                "name": split.name,
+                "train": [dataset.plan.segments[i].name for i in split.train],
+                "test": [dataset.plan.segments[i].name for i in split.test],
+            }
             for split in dataset.plan.splits
         ],
     }
@@ -408,12 +579,23 @@ def _dataset_record(result) -> dict[str, Any]:
 # Helpers ---------------------------------------------------------------------------------------
 
 
+def _grid_rows(result) -> list[dict[str, Any]]:
+    """Return the rows of the grid itself, without the cells that score the preset at its own k."""
+    return [row for row in result.rows if not row.get("extra")]
+
+
 def _grid_text(grid) -> str:
     return (
         f"algorithms {', '.join(grid.algorithms)}; feature sets {', '.join(grid.feature_sets)}; "
         f"domains {', '.join(grid.domains)}; PCA {', '.join(grid.to_dict()['pca'])}; "
         f"k from 2 to {grid.max_clusters}; {grid.seeds} seed{'s' if grid.seeds > 1 else ''} "
         "per setting"
+    )
+
+
+def _cpu_seconds(run) -> float:
+    return float(
+        sum(row.get("cpu_seconds") or 0.0 for result in run.results for row in result.rows)
     )
 
 
