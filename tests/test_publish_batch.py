@@ -285,3 +285,17 @@ def test_runner_keeps_events_before_failure(model, samples):
     events = [event for batch in sink.batches for event in batch]
     meta = model.metadata
     assert len(events) == (20480 - meta.window) // meta.hop + 1
+
+
+def test_outbox_delete_keeps_appends_synced(tmp_path):
+    outbox = Outbox(tmp_path / "o.db", max_messages=100, max_bytes=10**6)
+    outbox.append_many([("de", render())] * 3, qos=1)
+    first = outbox.peek(0, 1)[0]
+    assert outbox.delete([first.id]) == 1
+    # Deletions commit with synchronous=NORMAL (1); appends must go on with FULL (2).
+    assert outbox._db.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert [seq for _, seq in stored(outbox)] == [2, 3]
+    outbox.close()
+    reopened = Outbox(tmp_path / "o.db", max_messages=100, max_bytes=10**6)
+    assert [seq for _, seq in stored(reopened)] == [2, 3]
+    reopened.close()

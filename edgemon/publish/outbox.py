@@ -10,7 +10,8 @@ loses nothing that was stored:
 
 * the database runs in WAL mode with ``synchronous=FULL``, so a committed
   message survives a power cut, and a transaction cut short by a crash is
-  rolled back when the file is opened again;
+  rolled back when the file is opened again. Deletions alone are committed
+  without an ``fsync``: losing one to a power cut only sends its messages again;
 * the queue is bounded in messages and in bytes (topic plus payload). When a
   new message would exceed a bound, the oldest messages are deleted in the same
   transaction and counted, so a subscriber can detect the loss as a gap in ``seq``;
@@ -293,13 +294,18 @@ class Outbox:
         """Delete the acknowledged messages ``ids`` in one transaction; return how many existed.
 
         An id that is no longer there (dropped by the overflow policy while it
-        was in flight) is ignored.
+        was in flight) is ignored. The deletion is committed without an
+        ``fsync`` (``synchronous=NORMAL``): the next append's ``fsync`` of
+        the WAL file makes it durable. A power cut before that can only bring
+        acknowledged messages back, to be sent again as duplicates, which
+        at-least-once delivery allows.
         """
         ids = list(ids)
         if not ids:
             return 0
         with self._lock:
             try:
+                self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.execute("BEGIN IMMEDIATE")
                 placeholders = ",".join("?" * len(ids))
                 count, nbytes = self._db.execute(
@@ -315,6 +321,8 @@ class Outbox:
                 raise PublishError(
                     f"cannot delete acknowledged messages from {self.path}: {exc}"
                 ) from exc
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
             self._count -= count
             self._bytes -= nbytes
         return int(count)
