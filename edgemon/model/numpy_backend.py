@@ -21,6 +21,8 @@ from edgemon.model.metadata import ScorerParameters
 __all__ = ["NumpyScorer", "gmm_log_likelihood", "kmeans_distances", "project"]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
+#: Elements of the largest array of differences that kmeans_distances computes at once.
+_CHUNK_ELEMENTS = 1 << 18
 
 
 def project(features: np.ndarray, params: ScorerParameters) -> np.ndarray:
@@ -54,9 +56,12 @@ def kmeans_distances(points: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     ndarray of shape (n_windows, n_clusters), non-negative
     """
     squared = np.empty((points.shape[0], centroids.shape[0]))
-    for j, centroid in enumerate(centroids):
-        diff = points - centroid
-        squared[:, j] = np.einsum("ij,ij->i", diff, diff)
+    # All centroids at once, in chunks of rows that bound the (rows, centroids,
+    # dims) differences, because the daemon scores a window or two per call.
+    step = max(1, _CHUNK_ELEMENTS // max(1, centroids.size))
+    for start in range(0, points.shape[0], step):
+        diff = points[start : start + step, np.newaxis, :] - centroids
+        squared[start : start + step] = np.einsum("ikj,ikj->ik", diff, diff)
     return np.sqrt(squared)
 
 
