@@ -66,7 +66,8 @@ def resample_poly(x: np.ndarray, up: int, down: int) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim not in (1, 2) or x.shape[0] == 0:
         raise ValueError(
-            f"x must have shape (n_samples,) or (n_samples, n_channels) with n_samples >= 1, got {x.shape}"
+            "x must have shape (n_samples,) or (n_samples, n_channels) with n_samples >= 1, "
+            f"got {x.shape}"
         )
     common = math.gcd(int(up), int(down))
     up, down = int(up) // common, int(down) // common
@@ -74,7 +75,7 @@ def resample_poly(x: np.ndarray, up: int, down: int) -> np.ndarray:
         return x.copy()
     column = x.reshape(x.shape[0], -1)
     out = _polyphase(column, up, down)
-    return out.reshape((out.shape[0],) + x.shape[1:])
+    return out.reshape((out.shape[0], *x.shape[1:]))
 
 
 def _polyphase(x: np.ndarray, up: int, down: int) -> np.ndarray:
@@ -88,7 +89,8 @@ def _polyphase(x: np.ndarray, up: int, down: int) -> np.ndarray:
     pre_pad = down - half_len % down
     skip = (half_len + pre_pad) // down
     n_phase_taps = -(-(pre_pad + len(taps)) // up)
-    taps = np.concatenate((np.zeros(pre_pad), taps, np.zeros(n_phase_taps * up - pre_pad - len(taps))))
+    post_pad = n_phase_taps * up - pre_pad - len(taps)
+    taps = np.concatenate((np.zeros(pre_pad), taps, np.zeros(post_pad)))
 
     # Output n is sum_t taps[p + t*up] * x[j - t] with p = (n + skip) * down % up
     # and j = (n + skip) * down // up, because only every up-th tap meets an

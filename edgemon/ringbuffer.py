@@ -141,7 +141,7 @@ class RingBuffer:
         self.hop = int(hop)
 
         self._samples = np.zeros((self.capacity, self.n_channels), dtype=np.float64)
-        # Source sample index minus received position of each stored sample; it changes only at gaps.
+        # Source sample index minus received position of each stored sample (changes at gaps only).
         self._index_offsets = np.zeros(self.capacity, dtype=np.int64)
         self._flags = np.zeros(self.capacity, dtype=np.uint8)
         # True where the sample's source index does not follow the previous sample's.
@@ -286,7 +286,8 @@ class RingBuffer:
             strides=(self.hop * item, item, channel),
             writeable=False,
         ).copy()
-        starts = self._next_start + offsets + self._index_offsets[(first_slot + offsets) % self.capacity]
+        first_slots = (first_slot + offsets) % self.capacity
+        starts = self._next_start + offsets + self._index_offsets[first_slots]
         flags = _window_flags(
             self._read(self._flags, first_slot, span),
             self._read(self._jump_before, first_slot, span),
@@ -299,7 +300,7 @@ class RingBuffer:
         return WindowBatch(samples=windows, starts=starts, flags=flags)
 
     def _read(self, storage: np.ndarray, slot: int, count: int) -> np.ndarray:
-        """Return ``count`` entries of ``storage`` from ``slot`` on: a view unless they wrap around."""
+        """Return ``count`` entries of ``storage`` from ``slot`` on, a view unless they wrap."""
         stop = slot + count
         if stop <= self.capacity:
             return storage[slot:stop]

@@ -50,7 +50,8 @@ def test_resample_property_equals_scipy(n_samples, up, down, n_channels, seed):
     expected = scipy.signal.resample_poly(x, up, down, axis=0)
     result = resample_poly(x, up, down)
     assert result.shape == expected.shape
-    np.testing.assert_allclose(result, expected, rtol=0, atol=1e-12 * max(1.0, np.abs(expected).max()))
+    tolerance = 1e-12 * max(1.0, np.abs(expected).max())
+    np.testing.assert_allclose(result, expected, rtol=0, atol=tolerance)
 
 
 def test_resample_one_dimensional():

@@ -231,7 +231,8 @@ class MqttPublisher:
         for event in events:
             if event.device != self.device:
                 raise ConfigError(
-                    f"event of device {event.device!r} submitted to the publisher of {self.device!r}"
+                    f"event of device {event.device!r} submitted to the publisher "
+                    f"of {self.device!r}"
                 )
             if event.sensor not in self.sensors:
                 raise ConfigError(
@@ -248,10 +249,10 @@ class MqttPublisher:
             )
         if not events:
             return []
-        result = self._outbox.append_many(
-            [(event.sensor, _state_renderer(state_topics[event.sensor], event)) for event in events],
-            self.settings.qos,
-        )
+        messages = [
+            (event.sensor, _state_renderer(state_topics[event.sensor], event)) for event in events
+        ]
+        result = self._outbox.append_many(messages, self.settings.qos)
         if result.dropped:
             self._warn_dropped()
         self._wake()

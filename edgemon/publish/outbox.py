@@ -265,7 +265,8 @@ class Outbox:
         if count > self.max_messages or nbytes > self.max_bytes:
             last_id = None
             for row_id, size in self._db.execute("SELECT id, size FROM messages ORDER BY id"):
-                if count - dropped <= self.max_messages and nbytes - dropped_bytes <= self.max_bytes:
+                within_count = count - dropped <= self.max_messages
+                if within_count and nbytes - dropped_bytes <= self.max_bytes:
                     break
                 dropped += 1
                 dropped_bytes += size
