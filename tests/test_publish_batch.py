@@ -1,4 +1,4 @@
-"""Tests of batched store-and-forward: Outbox.append_many, submit_states and the daemon's batches."""
+"""Tests of batched store-and-forward: Outbox.append_many, submit_states, the daemon's batches."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 from brokers import Subscriber, state_event
 from fakes.source import ScriptedSource
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgemon.daemon import Daemon, SensorRunner
 from edgemon.data import CWRU_EXCERPT
@@ -95,6 +99,34 @@ def test_append_many_equals_single_appends(tmp_path, max_messages, max_bytes, be
     assert batched.last_seq("de") == single.last_seq("de")
     single.close()
     batched.close()
+
+
+@given(
+    max_messages=st.integers(1, 12),
+    max_bytes=st.integers(50, 2000),
+    batches=st.lists(
+        st.lists(st.tuples(st.sampled_from(["de", "fe"]), st.integers(0, 400)), max_size=8),
+        max_size=5,
+    ),
+)
+@settings(max_examples=40, deadline=None)
+def test_append_many_property_equals_single_appends(max_messages, max_bytes, batches):
+    with tempfile.TemporaryDirectory() as folder:
+        bounds = {"max_messages": max_messages, "max_bytes": max_bytes}
+        single = Outbox(Path(folder) / "single.db", **bounds)
+        batched = Outbox(Path(folder) / "batched.db", **bounds)
+        for batch in batches:
+            seqs = [single.append(stream, 1, render(size)).seq for stream, size in batch]
+            result = batched.append_many([(stream, render(size)) for stream, size in batch], qos=1)
+            assert list(result.seqs) == seqs
+        assert stored(batched) == stored(single)
+        assert len(batched) == len(single)
+        assert batched.nbytes == single.nbytes
+        assert batched.dropped == single.dropped
+        for stream in ("de", "fe"):
+            assert batched.last_seq(stream) == single.last_seq(stream)
+        single.close()
+        batched.close()
 
 
 def test_append_many_counters_survive_reopen(tmp_path):
