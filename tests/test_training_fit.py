@@ -273,3 +273,73 @@ def test_train_cwru_unseen_load(cwru_dir, tmp_path, algorithm):
     accuracy, unknown = _state_accuracy(model, held_out, 2048)
     assert accuracy >= 0.6
     assert unknown <= 0.15
+
+
+# --------------------------------------------------------------------------
+# Label balance and feature weights
+
+
+def imbalanced_blobs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A small 'normal' blob beside a large fault blob that has two modes."""
+    rng = np.random.default_rng(seed)
+    normal = rng.normal(0.0, 0.3, (12, 2)) + [2.5, 0.0]
+    fault = np.vstack([rng.normal(0.0, 0.3, (300, 2)) + [-2.0, 0.0], rng.normal(0.0, 0.3, (300, 2)) + [0.0, 2.0]])
+    return np.vstack([normal, fault]), np.array(["normal"] * 12 + ["fault"] * 600)
+
+
+@pytest.mark.parametrize("algorithm", ["kmeans", "gmm"])
+def test_fit_balance_gives_minority_a_cluster(algorithm):
+    features, labels = imbalanced_blobs()
+    balanced = fit_feature_matrix(features, labels, algorithm=algorithm, n_clusters=2, balance_labels=True)
+    assert sorted(c.state for c in balanced.clusters) == ["fault", "normal"]
+    normal = [c for c in balanced.clusters if c.state == "normal"][0]
+    assert normal.count == 12
+    assert normal.purity == 1.0
+
+
+def test_fit_unbalanced_splits_majority():
+    # Without balance, two clusters go to the two fault modes and the few normal
+    # windows join one of them: the reason balance_labels exists.
+    features, labels = imbalanced_blobs()
+    plain = fit_feature_matrix(features, labels, algorithm="kmeans", n_clusters=2)
+    assert [c.state for c in plain.clusters] == ["fault", "fault"]
+
+
+def test_fit_feature_weights_fold_into_scaler():
+    features, labels = blobs()
+    weights = np.linspace(0.5, 2.0, features.shape[1])
+    plain = fit_feature_matrix(features, labels, n_clusters=3)
+    weighted = fit_feature_matrix(features, labels, n_clusters=3, feature_weights=weights)
+    plain_scale = plain.pipeline.named_steps["scaler"].scale_
+    weighted_scale = weighted.pipeline.named_steps["scaler"].scale_
+    np.testing.assert_allclose(weighted_scale, plain_scale / weights)
+    scaled = weighted.pipeline.named_steps["scaler"].transform(features)
+    expected = plain.pipeline.named_steps["scaler"].transform(features) * weights
+    np.testing.assert_allclose(scaled, expected)
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [([1.0, 2.0], "feature_weights must be 6 positive numbers"), ([1.0, 1.0, 1.0, 1.0, 1.0, 0.0], "positive")],
+)
+def test_fit_feature_weights_invalid(weights, message):
+    features, labels = blobs()
+    with pytest.raises(ConfigError, match=message):
+        fit_feature_matrix(features, labels, n_clusters=3, feature_weights=weights)
+
+
+def test_train_block_weights_per_family(tmp_path):
+    recordings = load_dataset("cwru", CWRU_EXCERPT, channels=("DE",), sample_rate=12000, loads=(0,))
+    extractor = FeatureExtractor(
+        ["time.kurtosis", "band.rms"], 12000.0, 2048, ("DE",), bands=[(100, 1000), (1000, 3000), (3000, 5000), (5000, 5900)]
+    )
+    trained = train_model(
+        recordings, features=extractor, window=2048, hop=2048, n_clusters=4,
+        balance_labels=True, feature_weights="blocks",
+    )
+    scaler = trained.pipeline.named_steps["scaler"]
+    ratio = np.sqrt(trained.features.var(axis=0)) / scaler.scale_
+    np.testing.assert_allclose(ratio, [1.0, 0.5, 0.5, 0.5, 0.5])
+    assert trained.training.options == {"balance_labels": True, "feature_weights": "blocks"}
+    metadata = export_model(trained, tmp_path / "model.onnx")
+    assert load_model(tmp_path / "model.onnx").metadata.training.options == metadata.training.options

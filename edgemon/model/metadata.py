@@ -113,6 +113,8 @@ class TrainingSummary:
     #: UTC time of training, ISO 8601 with a ``Z`` suffix.
     created: str
     seed: int
+    #: Fitting options beyond the estimator's own, e.g. ``{"balance_labels": True}``.
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -324,6 +326,7 @@ class ModelMetadata:
                 n_windows=int(training["n_windows"]),
                 created=str(training["created"]),
                 seed=int(training["seed"]),
+                options=dict(training.get("options", {})),
             ),
             selection=Selection(
                 method=str(selection["method"]),

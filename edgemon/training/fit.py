@@ -126,6 +126,8 @@ def train_model(
     novelty_quantile: float = DEFAULT_NOVELTY_QUANTILE,
     novelty_margin: float = DEFAULT_NOVELTY_MARGIN,
     k_range: tuple[int, int] = (2, 10),
+    balance_labels: bool = False,
+    feature_weights: str | Sequence[float] | None = None,
     dataset: str = "files",
     progress: bool = False,
 ) -> TrainedModel:
@@ -160,6 +162,15 @@ def train_model(
         Margin beyond the quantile, in units of ``quantile - median``.
     k_range : (int, int), default=(2, 10)
         Candidates for the automatic choice of ``n_clusters``.
+    balance_labels : bool, default=False
+        Give every label the same total weight in the fit, so a condition
+        with few training windows (often the healthy one) still gets clusters
+        of its own. See :func:`fit_feature_matrix`.
+    feature_weights : "blocks", sequence of float, or None, default=None
+        Weights of the standardised features. ``"blocks"`` gives every
+        feature family of every channel (all ``band.rel_db[...]`` columns of
+        ``DE``, say) the same total weight, ``1 / sqrt(columns in the family)``
+        per column.
     dataset : str, default="files"
         Data set kind recorded in the metadata (``"cwru"``, ``"files"``, ...).
     progress : bool, default=False
@@ -212,14 +223,20 @@ def train_model(
         novelty_quantile=novelty_quantile,
         novelty_margin=novelty_margin,
         k_range=k_range,
+        balance_labels=balance_labels,
+        feature_weights=_resolve_weights(feature_weights, extractor.columns),
         progress=progress,
     )
+    options = {"balance_labels": balance_labels}
+    if feature_weights is not None:
+        options["feature_weights"] = feature_weights if isinstance(feature_weights, str) else list(feature_weights)
     training = TrainingSummary(
         dataset=dataset,
         files=tuple(files),
         n_windows=len(feature_matrix),
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         seed=seed,
+        options=options,
     )
     return TrainedModel(
         pipeline=fit.pipeline,
@@ -253,6 +270,8 @@ def fit_feature_matrix(
     novelty_quantile: float = DEFAULT_NOVELTY_QUANTILE,
     novelty_margin: float = DEFAULT_NOVELTY_MARGIN,
     k_range: tuple[int, int] = (2, 10),
+    balance_labels: bool = False,
+    feature_weights: Sequence[float] | None = None,
     progress: bool = False,
 ) -> ClusterFit:
     """Fit scaler, optional PCA and the clustering estimator on a feature matrix.
@@ -263,6 +282,17 @@ def fit_feature_matrix(
         Finite feature vectors.
     labels : ndarray of shape (n_windows,)
         Condition label of each window.
+    balance_labels : bool, default=False
+        K-means: fit with ``sample_weight = n_windows / (n_labels * n_label)``.
+        A Gaussian mixture takes no sample weights, so the windows of each
+        smaller label are repeated (drawn with replacement, seeded) up to the
+        count of the largest label for the fit. Naming the clusters, the
+        novelty threshold and the automatic choice of k use the windows as
+        they are.
+    feature_weights : sequence of float, optional
+        One positive factor per column, applied after standardisation. It is
+        folded into the fitted scaler (``scale_ / weight``), so the exported
+        graph and the numpy scorer need nothing new.
 
     The other parameters are those of :func:`train_model`.
 
@@ -285,10 +315,18 @@ def fit_feature_matrix(
             f"n_clusters={n_clusters} exceeds the {features.shape[0]} training windows"
         )
 
+    if feature_weights is not None:
+        feature_weights = np.asarray(feature_weights, dtype=np.float64)
+        if feature_weights.shape != (features.shape[1],) or not np.all(feature_weights > 0):
+            raise ConfigError(
+                f"feature_weights must be {features.shape[1]} positive numbers, one per column, "
+                f"got shape {feature_weights.shape}"
+            )
+
     from sklearn.pipeline import Pipeline
 
     transform_steps = _transform_steps(pca, seed)
-    points = Pipeline(transform_steps).fit_transform(features)
+    points = _fit_transform(transform_steps, features, feature_weights)
     if n_clusters is None:
         from edgemon.training.selection import select_n_clusters
 
@@ -304,7 +342,7 @@ def fit_feature_matrix(
         selection = Selection(method="user")
 
     estimator = _estimator(algorithm, n_clusters, covariance_type, seed)
-    estimator.fit(points)
+    _fit_estimator(estimator, algorithm, points, labels, balance_labels, seed)
     pipeline = Pipeline([*transform_steps, ("estimator", estimator)])
     assignments = estimator.predict(points).astype(np.int64)
     if algorithm == "kmeans":
@@ -414,6 +452,48 @@ def _check_options(algorithm, n_clusters, covariance_type, pca, quantile, margin
         raise ConfigError(f"novelty_quantile must be in (0.5, 1), got {quantile!r}")
     if not margin >= 0.0:
         raise ConfigError(f"novelty_margin must be >= 0, got {margin!r}")
+
+
+def _fit_transform(steps: list, features: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Fit the scaler (with ``weights`` folded into it) and the optional PCA; return the points."""
+    scaler = steps[0][1]
+    scaler.fit(features)
+    if weights is not None:
+        scaler.scale_ = scaler.scale_ / weights
+    points = scaler.transform(features)
+    for _, step in steps[1:]:
+        points = step.fit_transform(points)
+    return points
+
+
+def _fit_estimator(estimator, algorithm: str, points: np.ndarray, labels: np.ndarray, balance: bool, seed: int) -> None:
+    if not balance:
+        estimator.fit(points)
+        return
+    names, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if algorithm == "kmeans":
+        weights = len(labels) / (len(names) * counts[inverse])
+        estimator.fit(points, sample_weight=weights)
+        return
+    rng = np.random.default_rng(seed)
+    rows = [
+        np.concatenate([members, rng.choice(members, counts.max() - len(members))])
+        for members in (np.flatnonzero(inverse == i) for i in range(len(names)))
+    ]
+    estimator.fit(points[np.concatenate(rows)])
+
+
+def _resolve_weights(weights: str | Sequence[float] | None, columns: Sequence[str]) -> np.ndarray | None:
+    """Turn ``feature_weights`` into one factor per column (see :func:`train_model`)."""
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        if weights != "blocks":
+            raise ConfigError(f"feature_weights must be 'blocks', a list of numbers or None, got {weights!r}")
+        families = [column.split("[", 1)[0] for column in columns]
+        sizes = Counter(families)
+        return np.array([1.0 / np.sqrt(sizes[family]) for family in families])
+    return np.asarray(weights, dtype=np.float64)
 
 
 def _transform_steps(pca: int | float | None, seed: int) -> list:

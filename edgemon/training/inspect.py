@@ -178,6 +178,7 @@ def _training(meta: ModelMetadata) -> str:
                 ("windows", str(training.n_windows)),
                 ("files", str(len(training.files))),
                 ("created", f"{training.created} (seed {training.seed})"),
+                *[(key.replace("_", " "), str(value)) for key, value in sorted(training.options.items())],
             ]
         )
     ]
