@@ -31,6 +31,7 @@ from edgemon.training.grid import CANDIDATE, K_ALGORITHMS, STUDY_FEATURE_SETS
 
 __all__ = [
     "ALPHA",
+    "LOWER_IS_BETTER",
     "Comparison",
     "Finding",
     "candidate_comparisons",
@@ -41,6 +42,9 @@ __all__ = [
 
 #: Significance level of every test.
 ALPHA = 0.05
+
+#: Scores where a lower value is better.
+LOWER_IS_BETTER = frozenset({"unknown_rate", "noise_share"})
 
 _GROUPS = {
     "averaging": ("mean", "median", "averaging"),
@@ -412,9 +416,11 @@ def candidate_comparisons(
     """Compare the ``default`` feature set with the study's statistics, paired over (split, seed).
 
     The references are the study's twelve statistics (``all`` in ``both``
-    domains), and the study feature set and domain with the highest mean
-    ``metric`` for ``algorithm``.  Rows are matched on PCA and k; with ``k``
-    given, only that number of clusters is compared.
+    domains), and the study feature set and domain with the best mean
+    ``metric`` for ``algorithm`` (the lowest for :data:`LOWER_IS_BETTER`).
+    The best set is picked on the same scores it is compared on, which
+    favours it.  Rows are matched on PCA and k; with ``k`` given, only that
+    number of clusters is compared.
     """
     rows = [
         row
@@ -426,9 +432,10 @@ def candidate_comparisons(
     if not study or not any(row["features"] == CANDIDATE for row in rows):
         return []
     settings = {(row["features"], row["domain"]) for row in study}
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     best = max(
         settings,
-        key=lambda s: _mean(study, metric, lambda r, s=s: (r["features"], r["domain"]) == s),
+        key=lambda s: sign * _mean(study, metric, lambda r, s=s: (r["features"], r["domain"]) == s),
     )
     references = {}
     if ("all", "both") in settings:

@@ -11,13 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from edgemon.training.findings import Comparison, Finding, candidate_comparisons, usable_rows
+from edgemon.training.findings import (
+    LOWER_IS_BETTER,
+    Comparison,
+    Finding,
+    candidate_comparisons,
+    usable_rows,
+)
 from edgemon.training.grid import CANDIDATE
 
-__all__ = ["LOWER_IS_BETTER", "candidate_section", "findings_section", "markdown_table", "number"]
-
-#: Scores where a lower value is better.
-LOWER_IS_BETTER = frozenset({"unknown_rate", "noise_share"})
+__all__ = ["candidate_section", "findings_section", "markdown_table", "number"]
 
 
 def markdown_table(header: Sequence[str], body: Sequence[Sequence[Any]]) -> list[str]:
@@ -119,7 +122,8 @@ def candidate_section(result, labelled: bool, names: Mapping[str, str]) -> list[
         f"({len(dataset.candidate_columns)} columns); algorithm {algorithm}; "
         f"k = {preset_k if preset_k is not None else 'chosen automatically'}. "
         "Each comparison pairs the default features with a study feature set on the same "
-        "algorithm, PCA setting, k, split and seed. Where the grid's k range misses the "
+        "algorithm, PCA setting, k, split and seed. The study's best set is picked on the "
+        "same test scores, which favours it. Where the grid's k range misses the "
         "preset's k, the default features and the study's twelve statistics are also scored "
         "at that k.",
         "",
@@ -173,19 +177,24 @@ def _gain_table(
     ]
     body = []
     for metric, k_text, c in entries:
+        # The scores where lower is better are shares, shown in percent.
         lower_better = metric in LOWER_IS_BETTER
         p_value = c.p_less if lower_better else c.p_greater
         better_splits = c.splits_a_lower if lower_better else c.splits_a_higher
-        percent = metric in LOWER_IS_BETTER
+        difference = (
+            f"{100 * c.median_difference:+.1f} points"
+            if lower_better
+            else f"{c.median_difference:+.3f}"
+        )
         body.append(
             [
                 names.get(metric, metric),
                 k_text,
                 c.b,
                 c.pairs,
-                number(c.mean_a, percent=percent),
-                number(c.mean_b, percent=percent),
-                f"{c.median_difference:+.3f}",
+                number(c.mean_a, percent=lower_better),
+                number(c.mean_b, percent=lower_better),
+                difference,
                 _p(p_value),
                 f"{better_splits} of {c.splits}",
             ]

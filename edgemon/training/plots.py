@@ -64,18 +64,9 @@ def plot_metric_vs_k(
             axis.fill_between(ks, mean - std, mean + std, alpha=0.12, color=colour)
         for algorithm, value in flat.get(metric, {}).items():
             name, colour = _ALGORITHM_STYLE.get(algorithm, (algorithm, None))
-            axis.axhline(value, linestyle="--", color=colour, label=f"{name} (no k)")
-        if metric == "silhouette" and flat.get(metric):
-            axis.text(
-                0.99,
-                0.99,
-                "OPTICS: noise windows left out",
-                transform=axis.transAxes,
-                ha="right",
-                va="top",
-                fontsize="x-small",
-                color="gray",
-            )
+            # OPTICS's silhouette leaves its noise windows out.
+            note = "no k, noise left out" if metric == "silhouette" else "no k"
+            axis.axhline(value, linestyle="--", color=colour, label=f"{name} ({note})")
         axis.set_xlabel("number of clusters k")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel(labels.get(metric, metric))

@@ -84,15 +84,21 @@ def write_report(run, out: Path, *, command: str | None = None) -> list[Path]:
     aggregate.write_csv(table, out / "results.csv")
     written.append(out / "results.csv")
 
-    sections, tables = [], []
+    sections, tables, findings = [], [], {}
     for result in run.results:
+        if result.dataset.labelled:
+            findings[result.dataset.spec.kind] = {
+                metric: study_findings(_grid_rows(result), metric)
+                for metric in primary_metrics(True)
+            }
         figures = _figures(result, out)
         written.extend(figures.values())
-        sections.append(_dataset_summary(result, figures))
+        sections.append(_dataset_summary(result, figures, findings.get(result.dataset.spec.kind)))
         tables.append(_dataset_tables(result))
 
     (out / "results.md").write_text(_results_markdown(tables), encoding="utf-8")
-    (out / "summary.md").write_text(_summary_markdown(run, sections, command), encoding="utf-8")
+    summary = _summary_markdown(run, [*_at_a_glance(run, findings), *sections], command)
+    (out / "summary.md").write_text(summary, encoding="utf-8")
     (out / "run.json").write_text(
         json.dumps(_run_record(run, command), indent=2) + "\n", encoding="utf-8"
     )
@@ -133,13 +139,40 @@ def _summary_markdown(run, sections: Sequence[str], command: str | None) -> str:
     return "\n".join(lines + list(sections))
 
 
-def _dataset_summary(result, figures: dict[str, Path]) -> str:
+def _at_a_glance(run, findings: dict[str, dict[str, list]]) -> list[str]:
+    """Return the verdict of every finding on every labelled data set, in one table."""
+    if not findings:
+        return []
+    metrics = primary_metrics(True)
+    header = ["finding of the study"]
+    header += [f"{kind.upper()}, {METRIC_NAMES[m]}" for kind in findings for m in metrics]
+    first = next(iter(findings.values()))[metrics[0]]
+    body = []
+    for index, finding in enumerate(first):
+        verdicts = [findings[kind][m][index].verdict for kind in findings for m in metrics]
+        body.append([f"{finding.number}. {finding.claim}", *verdicts])
+    unlabelled = [r.dataset.spec.kind.upper() for r in run.results if not r.dataset.labelled]
+    lines = ["## At a glance", "", *markdown_table(header, body), ""]
+    if unlabelled:
+        lines += [
+            f"{', '.join(unlabelled)} has a single label, so it has no verdicts; its section "
+            "reports the silhouette and the unknown rate on the later files instead.",
+            "",
+        ]
+    lines += [
+        "Each data set's section below gives the comparisons behind every verdict, with "
+        "the p-values, and the default preset's gain over the study's statistics.",
+        "",
+    ]
+    return lines
+
+
+def _dataset_summary(result, figures: dict[str, Path], findings: dict | None) -> str:
     dataset = result.dataset
     labelled = dataset.labelled
     main, second = primary_metrics(labelled)
     lines = [f"## {dataset.spec.kind.upper()}", "", _data_text(dataset), ""]
-    if labelled:
-        findings = {metric: study_findings(_grid_rows(result), metric) for metric in (main, second)}
+    if findings is not None:
         lines += findings_section(findings, (main, second), METRIC_NAMES)
     else:
         lines += [
