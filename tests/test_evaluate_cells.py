@@ -140,3 +140,29 @@ def test_cells_reproducible():
     first, second = (run_cells(train, LABELS, test, LABELS, [cell])[0] for _ in range(2))
     for field in ("ari", "nmi", "accuracy_majority", "accuracy_hungarian", "unknown_rate"):
         assert first[field] == second[field]
+
+
+def test_weights_scale_standardised_columns():
+    rng = np.random.default_rng(0)
+    train, test = rng.normal(size=(50, 3)) * [1.0, 10.0, 100.0], rng.normal(size=(20, 3))
+    plain, _ = project(train, test, None)
+    weighted, _ = project(train, test, None, weights=[1.0, 0.5, 2.0])
+    np.testing.assert_allclose(weighted, plain * [1.0, 0.5, 2.0])
+
+
+def test_balance_gives_small_label_cluster():
+    # 300 windows of one label against 6 of another: without balance K-means
+    # spends both clusters on the large label.
+    rng = np.random.default_rng(0)
+    big = rng.normal(0.0, 1.0, (300, 2))
+    small = rng.normal((4.0, 0.0), 0.3, (6, 2))
+    train = np.vstack([big, small])
+    labels = np.array(["fault"] * 300 + ["normal"] * 6)
+    test = np.vstack([rng.normal(0.0, 1.0, (50, 2)), rng.normal((4.0, 0.0), 0.3, (10, 2))])
+    test_labels = np.array(["fault"] * 50 + ["normal"] * 10)
+    cell = {"algorithm": "kmeans", "k": 2, "pca": None, "seed": 0}
+    plain, balanced = run_cells(train, labels, test, test_labels, [cell, {**cell, "balance": True}])
+    assert "normal" in fit_predict(
+        train, labels, test, algorithm="kmeans", k=2, pca=None, seed=0, balance=True
+    ).majority.values()
+    assert balanced["accuracy_majority"] > plain["accuracy_majority"]

@@ -38,7 +38,6 @@ from sklearn.cluster import OPTICS, KMeans
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
-from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
@@ -97,7 +96,10 @@ class Prediction:
 
 
 def project(
-    train: np.ndarray, test: np.ndarray, pca: int | float | None
+    train: np.ndarray,
+    test: np.ndarray,
+    pca: int | float | None,
+    weights: Sequence[float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scale, and optionally project, the windows with transforms fitted on the training side.
 
@@ -107,17 +109,26 @@ def project(
     pca : None, int or float
         None: scaling only.  An int: that many principal components.  A
         float in (0, 1): as many components as explain that share of variance.
+    weights : sequence of float, optional
+        One factor per column, applied after standardisation and before PCA,
+        as ``edgemon train`` applies its ``feature_weights``.
 
     Returns
     -------
     train_points, test_points : ndarray of shape (n_windows, n_components)
     """
-    steps: list = [("scaler", StandardScaler())]
+    scaler = StandardScaler().fit(train)
+    if weights is not None:
+        scaler.scale_ = scaler.scale_ / np.asarray(weights, dtype=np.float64)
+    train_points, test_points = scaler.transform(train), scaler.transform(test)
     if pca is not None:
         # The SVD of these small matrices is exact, so the random state never matters.
-        steps.append(("pca", PCA(n_components=pca, random_state=0)))
-    transform = Pipeline(steps)
-    return transform.fit_transform(train), transform.transform(test)
+        projection = PCA(n_components=pca, random_state=0).fit(train_points)
+        train_points, test_points = (
+            projection.transform(train_points),
+            projection.transform(test_points),
+        )
+    return train_points, test_points
 
 
 def cluster(
@@ -128,6 +139,7 @@ def cluster(
     algorithm: str,
     k: int | None,
     seed: int | None,
+    balance: bool = False,
 ) -> Prediction:
     """Fit one clustering algorithm on projected training windows and apply it to the test windows.
 
@@ -142,10 +154,14 @@ def cluster(
         Number of clusters; None for OPTICS.
     seed : int or None
         Seeds the initialisation; None for OPTICS, which is deterministic.
+    balance : bool, default=False
+        Give every label the same total weight in the fit, as ``edgemon
+        train`` does with ``balance_labels``.  OPTICS takes no weights and
+        ignores it.
     """
     if algorithm == "optics":
         return _optics(train_points, train_labels, test_points)
-    return _centroid_model(train_points, train_labels, test_points, algorithm, k, seed)
+    return _centroid_model(train_points, train_labels, test_points, algorithm, k, seed, balance)
 
 
 def fit_predict(
@@ -157,10 +173,20 @@ def fit_predict(
     k: int | None,
     pca: int | float | None,
     seed: int | None,
+    balance: bool = False,
+    weights: Sequence[float] | None = None,
 ) -> Prediction:
     """Project, then cluster: one grid setting from feature matrices to a prediction."""
-    train_points, test_points = project(train, test, pca)
-    return cluster(train_points, train_labels, test_points, algorithm=algorithm, k=k, seed=seed)
+    train_points, test_points = project(train, test, pca, weights)
+    return cluster(
+        train_points,
+        train_labels,
+        test_points,
+        algorithm=algorithm,
+        k=k,
+        seed=seed,
+        balance=balance,
+    )
 
 
 def evaluate_cell(
@@ -172,6 +198,7 @@ def evaluate_cell(
     algorithm: str,
     k: int | None,
     seed: int | None,
+    balance: bool = False,
 ) -> dict[str, Any]:
     """Cluster and score one grid cell on projected windows.
 
@@ -189,7 +216,13 @@ def evaluate_cell(
         warnings.simplefilter("always")
         try:
             prediction = cluster(
-                train_points, train_labels, test_points, algorithm=algorithm, k=k, seed=seed
+                train_points,
+                train_labels,
+                test_points,
+                algorithm=algorithm,
+                k=k,
+                seed=seed,
+                balance=balance,
             )
         except (ValueError, np.linalg.LinAlgError) as exc:
             return _failed(exc, len(train_points), len(test_points), len(caught), started)
@@ -247,22 +280,26 @@ def run_cells(
 ) -> list[dict[str, Any]]:
     """Evaluate several cells on the same feature matrices; the unit of work of a joblib worker.
 
-    Each cell is a mapping with ``algorithm``, ``k``, ``pca`` and ``seed``.
-    The projection is fitted once per PCA setting.  BLAS and OpenMP are held
-    to one thread, because the cells already run in parallel processes and
-    nested threads would only compete for the same cores.
+    Each cell is a mapping with ``algorithm``, ``k``, ``pca`` and ``seed``,
+    and optionally ``balance`` and ``weights`` (see :func:`cluster` and
+    :func:`project`).  The projection is fitted once per PCA setting and
+    weights.  BLAS and OpenMP are held to one thread, because the cells
+    already run in parallel processes and nested threads would only compete
+    for the same cores.
     """
     results = []
     projections: dict[Any, tuple[np.ndarray, np.ndarray] | Exception] = {}
     with threadpool_limits(limits=1):
         for cell in cells:
             started = time.process_time()
-            if cell["pca"] not in projections:
+            weights = cell.get("weights")
+            key = (cell["pca"], None if weights is None else tuple(weights))
+            if key not in projections:
                 try:
-                    projections[cell["pca"]] = project(train, test, cell["pca"])
+                    projections[key] = project(train, test, cell["pca"], weights)
                 except (ValueError, np.linalg.LinAlgError) as exc:
-                    projections[cell["pca"]] = exc
-            projection = projections[cell["pca"]]
+                    projections[key] = exc
+            projection = projections[key]
             if isinstance(projection, Exception):
                 results.append(_failed(projection, len(train), len(test), 0, started))
                 continue
@@ -276,6 +313,7 @@ def run_cells(
                     algorithm=cell["algorithm"],
                     k=cell["k"],
                     seed=cell["seed"],
+                    balance=cell.get("balance", False),
                 )
             )
     return results
@@ -295,23 +333,32 @@ def _failed(
     return result
 
 
-def _centroid_model(train_points, train_labels, test_points, algorithm, k, seed) -> Prediction:
+def _centroid_model(
+    train_points, train_labels, test_points, algorithm, k, seed, balance
+) -> Prediction:
     from edgemon.model.metadata import NOVELTY_KINDS
     from edgemon.training.fit import (
         DEFAULT_NOVELTY_MARGIN,
         DEFAULT_NOVELTY_QUANTILE,
+        _fit_estimator,
         novelty_threshold,
     )
 
     name, _, covariance_type = algorithm.partition("-")
     if name == "kmeans":
-        estimator = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(train_points)
-        train_scores = estimator.transform(train_points).min(axis=1)
-        test_scores = estimator.transform(test_points).min(axis=1)
+        estimator = KMeans(n_clusters=k, n_init=1, random_state=seed)
     else:
         estimator = GaussianMixture(
             n_components=k, covariance_type=covariance_type, n_init=1, random_state=seed
-        ).fit(train_points)
+        )
+    # NOTE: the label balance of edgemon train (sample weights for K-means,
+    # seeded oversampling for a mixture) comes from its private helper, so
+    # that the two cannot drift apart.
+    _fit_estimator(estimator, name, train_points, train_labels, balance, seed)
+    if name == "kmeans":
+        train_scores = estimator.transform(train_points).min(axis=1)
+        test_scores = estimator.transform(test_points).min(axis=1)
+    else:
         train_scores = -estimator.score_samples(train_points)
         test_scores = -estimator.score_samples(test_points)
     novelty = novelty_threshold(

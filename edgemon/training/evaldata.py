@@ -108,6 +108,24 @@ class PreparedDataset:
         labels = np.concatenate([self.labels[i] for i in segments])
         return features, labels
 
+    def training_options(self, config: FeatureConfig) -> dict[str, Any]:
+        """Return how ``edgemon train`` fits these columns, as cell settings.
+
+        The study's feature sets get none.  The ``default`` set is fitted as
+        its preset says: ``balance`` (every label weighted equally) and
+        ``weights`` (one factor per standardised column).
+        """
+        if not config.is_candidate:
+            return {}
+        from edgemon.training.fit import _resolve_weights
+        from edgemon.training.presets import DEFAULT
+
+        weights = _resolve_weights(DEFAULT.feature_weights, config.columns)
+        return {
+            "balance": bool(DEFAULT.balance_labels),
+            "weights": None if weights is None else [float(w) for w in weights],
+        }
+
     def context(self, split: int, config: FeatureConfig) -> dict[str, str]:
         """Return what a fold's cells depend on, as a digest for the cache key."""
         from edgemon.training.cells import OPTICS_ALGORITHM, OPTICS_MIN_SAMPLES
@@ -155,7 +173,6 @@ def prepare_dataset(
     """
     from edgemon.features import FeatureExtractor
     from edgemon.training.datasets import load_dataset
-    from edgemon.training.presets import DEFAULT
 
     recordings = load_dataset(
         spec.kind,
@@ -167,14 +184,7 @@ def prepare_dataset(
     plan = make_splits(spec.kind, recordings)
     rate = recordings[0].recording.sample_rate
     study = FeatureExtractor(STUDY_FEATURES, rate, window, spec.channels)
-    try:
-        candidate = FeatureExtractor(
-            DEFAULT.features, rate, window, spec.channels, **DEFAULT.feature_options()
-        )
-        note = None
-    except ConfigError as exc:
-        candidate, note = None, f"the default preset's features cannot be computed here: {exc}"
-        logger.warning("%s: %s", spec.kind, note)
+    candidate, note = _candidate_extractor(spec, rate, window)
 
     study_matrices, candidate_matrices, labels = [], [], []
     for segment in plan.segments:
@@ -222,6 +232,27 @@ def prepare_dataset(
         candidate_note=note,
         labels=tuple(labels),
     )
+
+
+def _candidate_extractor(spec: DatasetSpec, rate: float, window: int):
+    """Return the default preset's extractor for a data set, or None and the reason.
+
+    The shaft speed for envelope features is the data set's nominal speed,
+    as ``edgemon train`` takes it.
+    """
+    from edgemon.features import FeatureExtractor
+    from edgemon.training.command import DATASET_SHAFT_RPM
+    from edgemon.training.presets import DEFAULT
+
+    rpm = DATASET_SHAFT_RPM.get(spec.kind)
+    shaft_hz = None if rpm is None else rpm / 60.0
+    try:
+        options = DEFAULT.feature_options(rate, shaft_hz)
+        return FeatureExtractor(DEFAULT.features, rate, window, spec.channels, **options), None
+    except ConfigError as exc:
+        note = f"the default preset's features cannot be computed here: {exc}"
+        logger.warning("%s: %s", spec.kind, note)
+        return None, note
 
 
 def _usable_windows(samples: np.ndarray, window: int, hop: int, name: str) -> np.ndarray:

@@ -195,7 +195,7 @@ def _run_grid(
     for split in range(len(dataset.plan.splits)):
         for index, config in enumerate(configs):
             context = dataset.context(split, config)
-            groups = list(_cell_groups(grid, config))
+            groups = list(_cell_groups(grid, config, dataset.training_options(config)))
             keys = [[_key(context, cell) for cell in cells] for cells in groups]
             stored = (
                 cache.get_many(key for group in keys for key in group) if cache is not None else {}
@@ -229,22 +229,28 @@ def _run_grid(
     return DatasetResult(dataset, configs, list(rows.values()), cached, computed)
 
 
-def _cell_groups(grid: Grid, config: FeatureConfig) -> Iterator[list[dict[str, Any]]]:
-    """Yield the cells of one fold and feature configuration, grouped as tasks."""
+def _cell_groups(
+    grid: Grid, config: FeatureConfig, training: dict[str, Any]
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield the cells of one fold and feature configuration, grouped as tasks.
+
+    ``training`` holds the fit options of the ``default`` preset
+    (``PreparedDataset.training_options``); every cell of the configuration gets them.
+    """
     k_algorithms = [algorithm for algorithm in grid.algorithms if algorithm in K_ALGORITHMS]
     extra = _preset_cells(grid, config)
     for pca in config.pca_settings(grid):
         if k_algorithms:
             for seed in grid.seed_values:
                 cells = [
-                    {"algorithm": algorithm, "k": k, "pca": pca, "seed": seed}
+                    {"algorithm": algorithm, "k": k, "pca": pca, "seed": seed, **training}
                     for algorithm in k_algorithms
                     for k in grid.k_values
                 ]
-                cells += [{**cell, "pca": pca, "seed": seed} for cell in extra]
+                cells += [{**cell, "pca": pca, "seed": seed, **training} for cell in extra]
                 yield cells
         if "optics" in grid.algorithms:
-            yield [{"algorithm": "optics", "k": None, "pca": pca, "seed": None}]
+            yield [{"algorithm": "optics", "k": None, "pca": pca, "seed": None, **training}]
 
 
 def _preset_cells(grid: Grid, config: FeatureConfig) -> list[dict[str, Any]]:

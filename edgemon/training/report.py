@@ -530,6 +530,7 @@ def _refit(result, best: dict[str, Any]) -> list[tuple[Any, np.ndarray]]:
                 k=best["k"],
                 pca=_pca_value(best["pca"]),
                 seed=seed,
+                **dataset.training_options(config),
             )
             predictions.append((prediction, test_labels))
     if caught:
