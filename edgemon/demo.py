@@ -128,18 +128,10 @@ def run_demo(mqtt_url: str, *, out: Path, speed: float, stop: threading.Event, s
 
 def train_demo_model(train, path: Path, *, progress: bool = False):
     """Train a model with the defaults of ``edgemon train`` and export it to ``path``; return its metadata."""
-    from edgemon.features import FeatureExtractor
-    from edgemon.training.export import export_model
-    from edgemon.training.fit import train_model
-    from edgemon.training.presets import DEFAULT
+    from edgemon.training.command import DATASET_SHAFT_RPM, train_preset
 
-    rate = train[0].recording.sample_rate
-    extractor = FeatureExtractor(DEFAULT.features, rate, DEFAULT.window, ("DE",), **DEFAULT.feature_options())
-    trained = train_model(
-        train, features=extractor, window=DEFAULT.window, hop=DEFAULT.hop,
-        algorithm=DEFAULT.algorithm, n_clusters=DEFAULT.n_clusters, dataset="cwru", progress=progress,
-    )
-    return export_model(trained, path)
+    _, metadata = train_preset(train, path, shaft_rpm=DATASET_SHAFT_RPM["cwru"], dataset="cwru", progress=progress)
+    return metadata
 
 
 def _publish_and_watch(settings, model, state_dir: Path, watch_stop: threading.Event, stdout: TextIO):

@@ -6,34 +6,120 @@ import argparse
 import logging
 import sys
 from collections import Counter
-from typing import TextIO
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 from edgemon.errors import ConfigError
 
-__all__ = ["parse_clusters", "parse_loads", "parse_pca", "train_from_args"]
+if TYPE_CHECKING:
+    from edgemon.training.presets import Preset
+
+__all__ = [
+    "parse_band",
+    "parse_clusters",
+    "parse_loads",
+    "parse_orders",
+    "parse_pca",
+    "train_from_args",
+    "train_preset",
+]
 
 logger = logging.getLogger(__name__)
 
-#: Channel and sample rate a data set is trained on unless the user picks others.
+#: Channels and sample rate a data set is trained on unless the user picks others.
 DATASET_DEFAULTS: dict[str, tuple[tuple[str, ...], float | None]] = {
     "cwru": (("DE",), 12000.0),
     "mfpt": (("gs",), None),
     "ims": (("ch5", "ch6"), None),
 }
+#: Nominal shaft speed of each data set's machine, rpm: CWRU at 0 hp, MFPT 25 Hz, IMS 2000 rpm.
+DATASET_SHAFT_RPM: dict[str, float] = {"cwru": 1797.0, "mfpt": 1500.0, "ims": 2000.0}
+
+
+def train_preset(
+    recordings: Sequence,
+    path: str | Path,
+    *,
+    preset: Preset | None = None,
+    shaft_rpm: float | None = None,
+    dataset: str = "files",
+    progress: bool = False,
+    **overrides: Any,
+):
+    """Train with a preset's settings and export the model to ``path``.
+
+    This is what ``edgemon train`` and ``edgemon demo`` run.
+
+    Parameters
+    ----------
+    recordings : sequence of LabelledRecording
+        All at one sample rate, with the same channels.
+    path : path-like
+        Model file to write.
+    preset : Preset, default=DEFAULT
+    shaft_rpm : float, optional
+        Shaft speed of the machine, rpm; required when the features include
+        envelope levels at defect orders.
+    dataset : str
+        Data set kind recorded in the metadata.
+    **overrides
+        Keyword arguments of :func:`edgemon.training.fit.train_model` that
+        replace the preset's (``algorithm``, ``n_clusters``, ``pca``, ...).
+
+    Returns
+    -------
+    TrainedModel, ModelMetadata
+    """
+    from edgemon.features import FeatureExtractor
+    from edgemon.training.export import export_model
+    from edgemon.training.fit import train_model
+    from edgemon.training.presets import DEFAULT
+
+    preset = preset or DEFAULT
+    first = recordings[0].recording
+    shaft_hz = None if shaft_rpm is None else shaft_rpm / 60.0
+    if preset.uses_envelope and shaft_hz is None:
+        raise ConfigError(
+            "the features include envelope levels at bearing defect orders, which need the "
+            "machine's shaft speed: pass --shaft-rpm, or choose --features without env.*"
+        )
+    extractor = FeatureExtractor(
+        preset.features, first.sample_rate, preset.window, first.channels,
+        **preset.feature_options(first.sample_rate, shaft_hz),
+    )
+    options = {
+        "algorithm": preset.algorithm,
+        "n_clusters": preset.n_clusters,
+        "balance_labels": preset.balance_labels,
+        "feature_weights": preset.feature_weights,
+        **overrides,
+    }
+    trained = train_model(
+        recordings, features=extractor, window=preset.window, hop=preset.hop,
+        dataset=dataset, progress=progress, **options,
+    )
+    return trained, export_model(trained, path)
 
 
 def train_from_args(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run ``edgemon train`` with parsed options; return the exit status."""
-    from edgemon.features import FeatureExtractor
     from edgemon.training.datasets import load_dataset
-    from edgemon.training.export import export_model
-    from edgemon.training.fit import DEFAULT_NOVELTY_QUANTILE, train_model
+    from edgemon.training.fit import DEFAULT_NOVELTY_MARGIN, DEFAULT_NOVELTY_QUANTILE
     from edgemon.training.presets import DEFAULT
 
     out = out if out is not None else sys.stdout
     channels, sample_rate = _channels_and_rate(args)
-    names = DEFAULT.features if args.features is None else _split_names(args.features)
-    n_clusters = DEFAULT.n_clusters if args.clusters is None else parse_clusters(args.clusters)
+    preset = DEFAULT.with_changes(window=args.window, hop=args.hop)
+    if args.features is not None:
+        preset = preset.with_changes(features=_split_names(args.features))
+    if args.envelope_band is not None:
+        preset = preset.with_changes(envelope_band=parse_band(args.envelope_band))
+    if args.defect_orders is not None:
+        preset = preset.with_changes(defect_orders=parse_orders(args.defect_orders))
+    shaft_rpm = args.shaft_rpm if args.shaft_rpm is not None else DATASET_SHAFT_RPM.get(args.dataset)
+    if shaft_rpm is not None and not shaft_rpm > 0:
+        raise ConfigError(f"--shaft-rpm must be a positive speed in rpm, got {shaft_rpm:g}")
 
     recordings = load_dataset(
         args.dataset, args.data, channels=channels, sample_rate=sample_rate,
@@ -41,25 +127,47 @@ def train_from_args(args: argparse.Namespace, out: TextIO | None = None) -> int:
     )
     if not recordings:
         raise ConfigError(f"no recordings found in {args.data} for --dataset {args.dataset}")
-    rate = recordings[0].recording.sample_rate
-    extractor = FeatureExtractor(names, rate, args.window, channels, **DEFAULT.feature_options())
-    trained = train_model(
-        recordings,
-        features=extractor,
-        window=args.window,
-        hop=args.hop,
-        algorithm=args.algorithm,
-        n_clusters=n_clusters,
-        covariance_type=args.covariance,
-        pca=parse_pca(args.pca),
-        seed=args.seed,
-        novelty_quantile=args.novelty_quantile or DEFAULT_NOVELTY_QUANTILE,
-        dataset=args.dataset,
-        progress=not args.quiet,
+    overrides: dict[str, Any] = {
+        "algorithm": args.algorithm,
+        "covariance_type": args.covariance,
+        "pca": parse_pca(args.pca),
+        "seed": args.seed,
+        "novelty_quantile": args.novelty_quantile or DEFAULT_NOVELTY_QUANTILE,
+        "novelty_margin": DEFAULT_NOVELTY_MARGIN if args.novelty_margin is None else args.novelty_margin,
+    }
+    if args.clusters is not None:
+        overrides["n_clusters"] = parse_clusters(args.clusters)
+    trained, metadata = train_preset(
+        recordings, args.out, preset=preset, shaft_rpm=shaft_rpm, dataset=args.dataset,
+        progress=not args.quiet, **overrides,
     )
-    metadata = export_model(trained, args.out)
     _print_summary(out, args, metadata, trained, len(recordings))
     return 0
+
+
+def parse_band(text: str) -> tuple[float, float]:
+    """Parse ``--envelope-band`` such as ``2500-4000`` into (low, high) Hz."""
+    try:
+        low, high = (float(part) for part in text.split("-"))
+    except ValueError:
+        low = high = -1.0
+    if not 0 < low < high:
+        raise ConfigError(f"--envelope-band must be LOW-HIGH in Hz with 0 < LOW < HIGH, e.g. 2500-4000, got {text!r}")
+    return low, high
+
+
+def parse_orders(text: str) -> tuple[float, ...]:
+    """Parse ``--defect-orders`` such as ``5.4152,3.5848`` into orders of shaft speed."""
+    try:
+        orders = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        orders = ()
+    if not orders or any(not order > 0 for order in orders):
+        raise ConfigError(
+            f"--defect-orders must be comma-separated positive orders of shaft speed, "
+            f"e.g. 5.4152,3.5848,4.7135, got {text!r}"
+        )
+    return orders
 
 
 def _channels_and_rate(args: argparse.Namespace) -> tuple[tuple[str, ...], float | None]:
