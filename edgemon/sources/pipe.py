@@ -191,7 +191,9 @@ class PipeSource(Source):
         samples = stored.astype(np.float64) * self.scale
 
         flags = WindowFlag.NONE
-        if self.sample_format == "int16" and np.isin(stored, _INT16_LIMITS).any():
+        # Two reductions instead of np.isin, which costs ten times more on a block.
+        low, high = _INT16_LIMITS
+        if self.sample_format == "int16" and (stored.min() == low or stored.max() == high):
             flags |= WindowFlag.SATURATED
         if self.full_scale is not None and np.any(np.abs(samples) >= self.full_scale):
             flags |= WindowFlag.SATURATED

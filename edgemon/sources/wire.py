@@ -269,7 +269,9 @@ def decode_packet(data: bytes) -> Packet:
 
     stored = np.frombuffer(data, dtype=dtype, offset=HEADER_SIZE).reshape(n_samples, n_channels)
     packet_flags = WindowFlag(flags)
-    if name == "int16" and np.isin(stored, _INT16_LIMITS).any():
+    # Two reductions instead of np.isin, which costs ten times more on a packet.
+    low, high = _INT16_LIMITS
+    if name == "int16" and (stored.min() == low or stored.max() == high):
         packet_flags |= WindowFlag.SATURATED
     return Packet(
         samples=stored.astype(np.float64) * scale,
