@@ -255,12 +255,15 @@ def test_console_sink_submit_states():
 
 
 class BatchSink:
-    """Records each submit_states call."""
+    """Records each submit_states call; the first one waits for ``hold`` when given."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold: threading.Event | None = None) -> None:
         self.batches: list[list] = []
+        self.hold = hold
 
     def submit_states(self, events) -> list[int]:
+        if self.hold is not None and not self.batches:
+            assert self.hold.wait(30), "the reader did not queue every block"
         self.batches.append(list(events))
         return list(range(len(events)))
 
@@ -284,18 +287,21 @@ def run_runner(model, source, sink, queue_blocks):
 
 
 def test_runner_batches_waiting_blocks(model, samples):
-    # A finite source fills the queue faster than it is processed, so blocks wait.
-    blocks = [samples[i : i + 256] for i in range(0, 49152, 256)]
-    sink = BatchSink()
-    status, _, pipeline = run_runner(model, ScriptedSource(blocks), sink, queue_blocks=8)
+    meta = model.metadata
+    size = meta.hop // 4
+    blocks = [samples[i : i + size] for i in range(0, 40 * size, size)]
+    source = ScriptedSource(blocks)
+    # The first commit waits until the reader has queued every block (40 fit in
+    # the queue), so the processing thread then finds them all waiting.
+    sink = BatchSink(hold=source.exhausted)
+    status, _, pipeline = run_runner(model, source, sink, queue_blocks=64)
     assert status == 0
     events = [event for batch in sink.batches for event in batch]
-    meta = model.metadata
-    expected = (49152 - meta.window) // meta.hop + 1
+    expected = (40 * size - meta.window) // meta.hop + 1
     assert [e.window_start for e in events] == [k * meta.hop for k in range(expected)]
     assert pipeline.stats.windows == expected
     assert all(sink.batches)
-    assert len(sink.batches) < expected
+    assert len(sink.batches) <= 2
 
 
 class RewindingSource(ScriptedSource):
