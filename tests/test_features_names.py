@@ -45,6 +45,7 @@ def test_expand_names_aliases(names, expected):
         ("band.rms[ 0.5 - 20 ]", "band.rms[0.5-20]"),
         ("env.level[3.5848x]", "env.level[3.5848x]"),
         ("env.level[162.0Hz]", "env.level[162Hz]"),
+        ("band.rel_db[88.40-111.4]", "band.rel_db[88.4-111.4]"),
     ],
 )
 def test_expand_names_canonical_families(name, canonical):
@@ -60,7 +61,12 @@ def test_expand_names_bare_families():
     assert names == ("band.rms[10-1000]", "band.rms[1000-5000]", "env.level[5.4152x]")
 
 
-@pytest.mark.parametrize("name", ["band.rms", "env.level"])
+def test_expand_names_bare_rel_db():
+    names = expand_names(["band.rel_db"], bands=[Band(10, 1000), Band(1000, 5000)])
+    assert names == ("band.rel_db[10-1000]", "band.rel_db[1000-5000]")
+
+
+@pytest.mark.parametrize("name", ["band.rms", "env.level", "band.rel_db"])
 def test_expand_names_bare_family_unconfigured(name):
     with pytest.raises(ConfigError, match="none are configured"):
         expand_names([name])
@@ -111,4 +117,4 @@ def test_catalogue_is_consistent():
         assert feature.definition
     for members in ALIASES.values():
         assert set(members) <= set(FEATURE_NAMES)
-    assert set(FEATURE_FAMILIES) == {"band.rms", "env.level"}
+    assert set(FEATURE_FAMILIES) == {"band.rms", "band.rel_db", "env.level"}

@@ -16,6 +16,10 @@ centre frequency ``f_k`` satisfies ``low <= f_k < high``, with ``c_k = 2``
 (1 at 0 Hz and at the Nyquist frequency).  Summed over all bins, this is the
 variance of a stationary signal, and a sine of amplitude ``A`` inside a band
 gives ``A / sqrt(2)``.
+
+Relative band levels divide a band's power by the power of every bin above
+0 Hz and express the share in dB.  They come from the same band powers, so a
+level costs one more column in the band-weight matrix, not another FFT.
 """
 
 from __future__ import annotations
@@ -28,7 +32,15 @@ from numpy.lib.stride_tricks import sliding_window_view
 from edgemon.features._stats import SampleStatistics, ratio
 from edgemon.features._workspace import Workspace, cached_attribute
 
-__all__ = ["Band", "Spectrum", "SpectrumPlan", "hann"]
+__all__ = ["DB_LIMIT", "Band", "Spectrum", "SpectrumPlan", "decibels", "hann"]
+
+#: Largest magnitude of a level in dB.  Levels are clipped to
+#: [-DB_LIMIT, DB_LIMIT] so that a zero power or amplitude, as in a constant
+#: window, gives a finite value instead of -inf.  -200 dB is a power share
+#: of 1e-20, far below what a 24-bit converter resolves (about -146 dB of
+#: full scale).  It is above the rounding error of a float64 FFT, which is
+#: 1e-26 of the total power or less for a 4096-point sine.
+DB_LIMIT = 200.0
 
 
 @dataclass(frozen=True, order=True)
@@ -53,6 +65,24 @@ def hann(n: int) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
 
 
+def decibels(numerator: np.ndarray, denominator: np.ndarray, factor: float) -> np.ndarray:
+    """Return ``factor * log10(numerator / denominator)``, clipped to [-DB_LIMIT, DB_LIMIT].
+
+    ``factor`` is 10 for powers and 20 for amplitudes.  Both arrays are
+    non-negative.  A zero denominator counts as the smallest normal float64
+    (see :func:`ratio`), so ``0 / 0`` gives ``-DB_LIMIT``.  NaN stays NaN.
+    Returns a new array of the broadcast shape.
+    """
+    bound = 10.0 ** (DB_LIMIT / factor)
+    values = ratio(numerator, denominator)
+    # Two ufuncs cost less than np.clip's Python wrapper on a single window.
+    np.maximum(values, 1.0 / bound, out=values)
+    np.minimum(values, bound, out=values)
+    np.log10(values, out=values)
+    values *= factor
+    return values
+
+
 def single_sided_factors(n_bins: int, nfft: int) -> np.ndarray:
     """Return 2 for each bin, except 1 at 0 Hz and, for even ``nfft``, at the Nyquist bin."""
     factors = np.full(n_bins, 2.0)
@@ -74,7 +104,8 @@ class SpectrumPlan:
     nfft : int
         FFT length; ``window - nfft`` is a multiple of ``nfft // 2``.
     bands : sequence of Band
-        Bands whose RMS is requested, each containing at least one bin.
+        Bands whose RMS or relative level is requested, each containing at
+        least one bin.
     """
 
     def __init__(self, sample_rate: float, window: int, nfft: int, bands: tuple[Band, ...]) -> None:
@@ -91,12 +122,16 @@ class SpectrumPlan:
 
         # Band power is computed from squared amplitudes, so the weights undo
         # the amplitude scaling and apply the power scaling in one matrix.
+        # The last column sums every bin above 0 Hz: the total power that
+        # relative levels divide by.
         self.bands = bands
         self.band_index = {band: i for i, band in enumerate(bands)}
-        self.band_weights = np.zeros((self.n_bins, len(bands)))
+        weights = power_scale / self.amplitude_scale**2
+        self.band_weights = np.zeros((self.n_bins, len(bands) + 1))
         for i, band in enumerate(bands):
             inside = self.band_mask(band)
-            self.band_weights[inside, i] = power_scale[inside] / self.amplitude_scale[inside] ** 2
+            self.band_weights[inside, i] = weights[inside]
+        self.band_weights[1:, -1] = weights[1:]
 
     def band_mask(self, band: Band) -> np.ndarray:
         """Return a boolean mask of the bins inside ``band``, shape (n_bins,)."""
@@ -132,15 +167,29 @@ class Spectrum:
         return ratio(amplitude @ self._plan.frequencies, np.add.reduce(amplitude, axis=1))
 
     @cached_attribute
-    def _band_rms(self) -> np.ndarray:
+    def _band_power(self) -> np.ndarray:
+        """Power of each planned band, then the total above 0 Hz; shape (n_rows, n_bands + 1)."""
         amplitude = self.amplitude
         squared = self._workspace.array("spectrum.squared", amplitude.shape)
         np.multiply(amplitude, amplitude, out=squared)
-        return np.sqrt(squared @ self._plan.band_weights)
+        return squared @ self._plan.band_weights
+
+    @cached_attribute
+    def _band_rms(self) -> np.ndarray:
+        return np.sqrt(self._band_power)
+
+    @cached_attribute
+    def _band_rel_db(self) -> np.ndarray:
+        power = self._band_power
+        return decibels(power[:, :-1], power[:, -1:], 10.0)
 
     def band_rms(self, band: Band) -> np.ndarray:
         """RMS of the signal in ``band``, shape (n_rows,), unit of the samples."""
         return self._band_rms[:, self._plan.band_index[band]]
+
+    def band_rel_db(self, band: Band) -> np.ndarray:
+        """Share of the power above 0 Hz that lies in ``band``, in dB, shape (n_rows,)."""
+        return self._band_rel_db[:, self._plan.band_index[band]]
 
 
 def amplitude_spectrum(

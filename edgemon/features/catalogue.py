@@ -1,9 +1,10 @@
 """The feature catalogue: every feature's name, unit, definition and kernel, and the aliases.
 
 Names are ``<domain>.<feature>``: ``time.*`` over the samples of a window
-and ``freq.*`` over its amplitude spectrum.  Two families take a parameter:
-``band.rms[<low>-<high>]`` is the RMS in a band (Hz), and
-``env.level[<frequency>]`` the envelope-spectrum level at a defect
+and ``freq.*`` over its amplitude spectrum.  Three families take a parameter.
+``band.rms[<low>-<high>]`` is the RMS in a band (Hz) and
+``band.rel_db[<low>-<high>]`` the band's share of the power in dB.
+``env.level[<frequency>]`` is the envelope-spectrum level at a defect
 frequency, given as an order of the shaft speed (``3.5848x``) or in Hz
 (``162Hz``).
 
@@ -279,6 +280,16 @@ FEATURE_FAMILIES: dict[str, FeatureFamily] = {
             "bands",
         ),
         FeatureFamily(
+            "band.rel_db",
+            "dB",
+            "10 log10(sum over low <= f_k < high of c_k |X_k|**2 / sum over f_k > 0 of "
+            "c_k |X_k|**2), clipped to [-200, 200]",
+            parse_band,
+            lambda batch, band: batch.spectrum.band_rel_db(band),
+            "band.rel_db[<low>-<high>] (Hz)",
+            "bands",
+        ),
+        FeatureFamily(
             "env.level",
             "g",
             "max envelope-spectrum amplitude within max(tolerance f, df) of f",
@@ -365,7 +376,7 @@ def expand_names(
         bracketed family names (``band.rms[10-1000]``) or bare family names
         (``band.rms``, ``env.level``).
     bands : sequence of Band, default=()
-        What the bare name ``band.rms`` expands to.
+        What the bare names ``band.rms`` and ``band.rel_db`` expand to.
     envelope_targets : sequence of DefectFrequency, default=()
         What the bare name ``env.level`` expands to.
 

@@ -147,11 +147,14 @@ class FeatureExtractor:
         resolved = [resolve(name) for name in self.names]
         self._computes = [item.compute for item in resolved]
 
-        requested_bands = {r.parameter for r in resolved if isinstance(r.parameter, Band)}
-        spectrum_bands = tuple(sorted(requested_bands | set(self.bands)))
+        # Each band is checked under the first name that requests it.
+        band_names = {r.parameter: r.name for r in resolved if isinstance(r.parameter, Band)}
+        for band in self.bands:
+            band_names.setdefault(band, f"band.rms[{band}]")
+        spectrum_bands = tuple(sorted(band_names))
         self._spectrum_plan = SpectrumPlan(self.sample_rate, self.window, self.nfft, spectrum_bands)
         for band in spectrum_bands:
-            check_band_in_spectrum(f"band.rms[{band}]", band, self._spectrum_plan, self.sample_rate)
+            check_band_in_spectrum(band_names[band], band, self._spectrum_plan, self.sample_rate)
 
         targets = [r for r in resolved if isinstance(r.parameter, DefectFrequency)]
         for item in targets:
