@@ -149,7 +149,9 @@ def compare(
 
     units, scores_a, scores_b = [], [], []
     for unit in sorted(set(arms[0]) & set(arms[1]), key=str):
-        shared = set(arms[0][unit]) & set(arms[1][unit])
+        # Sorted, so that the sums run in the same order in every process:
+        # set order changes with string hashing, and Wilcoxon ranks near-ties.
+        shared = sorted(set(arms[0][unit]) & set(arms[1][unit]), key=str)
         if not shared:
             continue
         units.append(unit)
@@ -297,54 +299,37 @@ def _optics_text(comparison: Comparison) -> str:
 
 def _finding_combinations(rows: Sequence[Row], metric: str) -> Finding:
     claim = "feature combinations and PCA bring no significant gain"
-    comparisons: list[Comparison] = []
-
-    groups = [
-        g for g in ("averaging", "variance", "shape") if any(r["features"] == g for r in rows)
+    comparisons = [
+        _versus_best_part(
+            rows,
+            metric,
+            "features",
+            ("all", "all six statistics"),
+            ("averaging", "variance", "shape"),
+            "group",
+            ("algorithm", "domain", "pca", "k"),
+        ),
+        _versus_best_part(
+            rows,
+            metric,
+            "domain",
+            ("both", "both domains"),
+            ("time", "freq"),
+            "single domain",
+            ("features", "algorithm", "pca", "k"),
+        ),
     ]
-    if groups and any(row["features"] == "all" for row in rows):
-        best = max(groups, key=lambda g: _mean(rows, metric, lambda r, g=g: r["features"] == g))
-        comparisons += _present(
-            [
-                compare(
-                    rows,
-                    metric,
-                    ("all six statistics", lambda r: r["features"] == "all"),
-                    (f"best group ({best})", lambda r, best=best: r["features"] == best),
-                    ("algorithm", "domain", "pca", "k"),
-                )
-            ]
-        )
-
-    domains = [d for d in ("time", "freq") if any(r["domain"] == d for r in rows)]
-    if domains and any(row["domain"] == "both" for row in rows):
-        best = max(domains, key=lambda d: _mean(rows, metric, lambda r, d=d: r["domain"] == d))
-        comparisons += _present(
-            [
-                compare(
-                    rows,
-                    metric,
-                    ("both domains", lambda r: r["domain"] == "both"),
-                    (f"best single domain ({best})", lambda r, best=best: r["domain"] == best),
-                    ("features", "algorithm", "pca", "k"),
-                )
-            ]
-        )
-
     for setting in sorted({row["pca"] for row in rows} - {"none"}):
-        comparisons += _present(
-            [
-                compare(
-                    rows,
-                    metric,
-                    (f"PCA {setting}", lambda r, s=setting: r["pca"] == s),
-                    ("no PCA", lambda r: r["pca"] == "none"),
-                    ("features", "domain", "algorithm", "k"),
-                )
-            ]
+        comparisons.append(
+            compare(
+                rows,
+                metric,
+                (f"PCA {setting}", lambda r, s=setting: r["pca"] == s),
+                ("no PCA", lambda r: r["pca"] == "none"),
+                ("features", "domain", "algorithm", "k"),
+            )
         )
-
-    comparisons_tuple = tuple(comparisons)
+    comparisons_tuple = _present(comparisons)
     if not comparisons_tuple:
         return _not_tested(
             3, claim, comparisons_tuple, "the grid needs 'all' or 'both' or a PCA setting"
@@ -361,6 +346,34 @@ def _finding_combinations(rows: Sequence[Row], metric: str) -> Finding:
     verdict = "does not hold" if len(gains) == len(comparisons_tuple) else "partly holds"
     return Finding(
         3, claim, verdict, comparisons_tuple, f"significant gain from {', '.join(gains)}"
+    )
+
+
+def _versus_best_part(
+    rows: Sequence[Row],
+    metric: str,
+    field: str,
+    combined: tuple[str, str],
+    parts: Sequence[str],
+    kind: str,
+    match: Sequence[str],
+) -> Comparison | None:
+    """Compare a combined setting of ``field`` with the part that has the best mean ``metric``.
+
+    ``combined`` is the setting's value and its name in the report.  The best
+    part is picked on the same scores, which favours it.
+    """
+    value, name = combined
+    present = [part for part in parts if any(row[field] == part for row in rows)]
+    if not present or not any(row[field] == value for row in rows):
+        return None
+    best = max(present, key=lambda part: _mean(rows, metric, lambda r, p=part: r[field] == p))
+    return compare(
+        rows,
+        metric,
+        (name, lambda r: r[field] == value),
+        (f"best {kind} ({best})", lambda r: r[field] == best),
+        match,
     )
 
 
@@ -431,7 +444,7 @@ def candidate_comparisons(
     study = [row for row in rows if row["features"] in STUDY_FEATURE_SETS]
     if not study or not any(row["features"] == CANDIDATE for row in rows):
         return []
-    settings = {(row["features"], row["domain"]) for row in study}
+    settings = sorted({(row["features"], row["domain"]) for row in study})
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     best = max(
         settings,
