@@ -46,6 +46,8 @@ def test_expand_names_aliases(names, expected):
         ("env.level[3.5848x]", "env.level[3.5848x]"),
         ("env.level[162.0Hz]", "env.level[162Hz]"),
         ("band.rel_db[88.40-111.4]", "band.rel_db[88.4-111.4]"),
+        ("env.level_db[ 5.41520x ]", "env.level_db[5.4152x]"),
+        ("env.level_db[30.00Hz]", "env.level_db[30Hz]"),
     ],
 )
 def test_expand_names_canonical_families(name, canonical):
@@ -61,12 +63,16 @@ def test_expand_names_bare_families():
     assert names == ("band.rms[10-1000]", "band.rms[1000-5000]", "env.level[5.4152x]")
 
 
-def test_expand_names_bare_rel_db():
-    names = expand_names(["band.rel_db"], bands=[Band(10, 1000), Band(1000, 5000)])
-    assert names == ("band.rel_db[10-1000]", "band.rel_db[1000-5000]")
+def test_expand_names_bare_level_families():
+    names = expand_names(
+        ["env.level_db", "band.rel_db"],
+        bands=[Band(10, 1000)],
+        envelope_targets=[DefectFrequency(5.4152, "x"), DefectFrequency(30, "Hz")],
+    )
+    assert names == ("env.level_db[5.4152x]", "env.level_db[30Hz]", "band.rel_db[10-1000]")
 
 
-@pytest.mark.parametrize("name", ["band.rms", "env.level", "band.rel_db"])
+@pytest.mark.parametrize("name", ["band.rms", "env.level", "band.rel_db", "env.level_db"])
 def test_expand_names_bare_family_unconfigured(name):
     with pytest.raises(ConfigError, match="none are configured"):
         expand_names([name])
@@ -117,4 +123,4 @@ def test_catalogue_is_consistent():
         assert feature.definition
     for members in ALIASES.values():
         assert set(members) <= set(FEATURE_NAMES)
-    assert set(FEATURE_FAMILIES) == {"band.rms", "band.rel_db", "env.level"}
+    assert set(FEATURE_FAMILIES) == {"band.rms", "band.rel_db", "env.level", "env.level_db"}

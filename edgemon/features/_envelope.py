@@ -17,6 +17,11 @@ The level at a defect frequency ``f`` is the largest envelope-spectrum
 amplitude over the bins within ``max(tolerance * f, df)`` of ``f``, where
 ``df = sample_rate / window``.  The tolerance absorbs the few per cent by
 which slip and load move the real defect frequency from its nominal value.
+
+The level in dB relates that peak to the window's own floor, the median
+envelope-spectrum amplitude over the bins with ``low <= f_k <= high`` of the
+settings' ``floor_band``: ``20 log10(level / floor)``.  A gain that scales the
+whole envelope spectrum cancels in the ratio.
 """
 
 from __future__ import annotations
@@ -25,11 +30,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgemon.features._spectrum import Band, format_number, hann, single_sided_factors
+from edgemon.features._spectrum import Band, decibels, format_number, hann, single_sided_factors
 from edgemon.features._stats import SampleStatistics
 from edgemon.features._workspace import Workspace, cached_attribute
 
-__all__ = ["DefectFrequency", "Envelope", "EnvelopePlan", "EnvelopeSettings"]
+__all__ = ["DEFAULT_FLOOR_BAND", "DefectFrequency", "Envelope", "EnvelopePlan", "EnvelopeSettings"]
+
+#: Envelope-spectrum frequencies, Hz, whose median is the floor of
+#: ``env.level_db`` unless the settings give another ``floor_band``.
+DEFAULT_FLOOR_BAND = Band(1.0, 600.0)
 
 
 @dataclass(frozen=True)
@@ -72,12 +81,16 @@ class EnvelopeSettings:
         Shaft speed in Hz (rpm / 60); needed by targets given as orders.
     tolerance : float, default=0.02
         Relative half-width of the search around each target.
+    floor_band : Band, default=Band(1.0, 600.0)
+        Envelope-spectrum frequencies, Hz, whose median amplitude is the
+        floor of the ``env.level_db`` features.  Both edges are inclusive.
     """
 
     band: Band
     targets: tuple[DefectFrequency, ...] = ()
     shaft_hz: float | None = None
     tolerance: float = 0.02
+    floor_band: Band = DEFAULT_FLOOR_BAND
 
     def to_dict(self) -> dict:
         """Return the settings as plain JSON types."""
@@ -86,6 +99,7 @@ class EnvelopeSettings:
             "targets": [str(target) for target in self.targets],
             "shaft_hz": self.shaft_hz,
             "tolerance": self.tolerance,
+            "floor_band": [self.floor_band.low, self.floor_band.high],
         }
 
 
@@ -102,6 +116,9 @@ class EnvelopePlan:
         Already validated against ``sample_rate`` and ``window``.
     targets : sequence of DefectFrequency
         Every target that a requested feature needs.
+    floor : bool, default=False
+        Whether a requested feature needs the floor.  ``settings.floor_band``
+        then contains at least one bin.
     """
 
     def __init__(
@@ -110,6 +127,8 @@ class EnvelopePlan:
         window: int,
         settings: EnvelopeSettings,
         targets: tuple[DefectFrequency, ...],
+        *,
+        floor: bool = False,
     ) -> None:
         self.window = window
         self.n_bins = window // 2 + 1
@@ -119,10 +138,29 @@ class EnvelopePlan:
         self.passband = _bin_range((self.frequencies >= band.low) & (self.frequencies < band.high))
         self.taper = hann(window)
         self.amplitude_scale = single_sided_factors(self.n_bins, window) / self.taper.sum()
-        self.target_bins = {
-            target: self.search_bins(target.hertz(settings.shaft_hz), settings.tolerance)
+
+        # The search ranges of all targets, laid end to end, so that one
+        # take and one maximum.reduceat give every level of a row.
+        self.target_index = {target: i for i, target in enumerate(targets)}
+        ranges = [
+            self.search_bins(target.hertz(settings.shaft_hz), settings.tolerance)
             for target in targets
-        }
+        ]
+        self.gather = np.concatenate(
+            [np.arange(r.start, r.stop) for r in ranges] or [np.empty(0, dtype=np.intp)]
+        )
+        lengths = [r.stop - r.start for r in ranges]
+        self.gather_starts = np.cumsum([0, *lengths[:-1]]) if ranges else np.empty(0, np.intp)
+
+        self.floor_bins = None
+        if floor:
+            floor_band = settings.floor_band
+            self.floor_bins = _bin_range(
+                (self.frequencies >= floor_band.low) & (self.frequencies <= floor_band.high)
+            )
+            size = self.floor_bins.stop - self.floor_bins.start
+            # Positions of the median: the middle one, or the middle two.
+            self.floor_kth = tuple(sorted({(size - 1) // 2, size // 2}))
 
     def search_bins(self, frequency: float, tolerance: float) -> slice:
         """Return the bins within ``max(tolerance * frequency, resolution)`` of ``frequency`` Hz."""
@@ -158,9 +196,39 @@ class Envelope:
         """Amplitude spectrum of the envelope, shape (n_rows, n_bins), unit of the samples."""
         return envelope_spectrum(self._samples.deviations, self._plan, self._workspace)
 
+    @cached_attribute
+    def levels(self) -> np.ndarray:
+        """Level of every planned target, shape (n_rows, n_targets), unit of the samples."""
+        plan = self._plan
+        amplitude = self.amplitude
+        gathered = self._workspace.array(
+            "envelope.gathered", (amplitude.shape[0], plan.gather.size)
+        )
+        np.take(amplitude, plan.gather, axis=1, out=gathered, mode="clip")
+        return np.maximum.reduceat(gathered, plan.gather_starts, axis=1)
+
+    @cached_attribute
+    def floor(self) -> np.ndarray:
+        """Median amplitude over the floor band's bins, shape (n_rows,), unit of the samples."""
+        plan = self._plan
+        values = self.amplitude[:, plan.floor_bins]
+        scratch = self._workspace.array("envelope.floor", values.shape)
+        np.copyto(scratch, values)
+        scratch.partition(plan.floor_kth, axis=1)
+        low, high = plan.floor_kth[0], plan.floor_kth[-1]
+        return (scratch[:, low] + scratch[:, high]) * 0.5
+
+    @cached_attribute
+    def _levels_db(self) -> np.ndarray:
+        return decibels(self.levels, self.floor[:, np.newaxis], 20.0)
+
     def level(self, target: DefectFrequency) -> np.ndarray:
         """Largest envelope-spectrum amplitude near ``target``, shape (n_rows,)."""
-        return np.maximum.reduce(self.amplitude[:, self._plan.target_bins[target]], axis=1)
+        return self.levels[:, self._plan.target_index[target]]
+
+    def level_db(self, target: DefectFrequency) -> np.ndarray:
+        """Level near ``target`` over the floor, ``20 log10(level / floor)`` dB, shape (n_rows,)."""
+        return self._levels_db[:, self._plan.target_index[target]]
 
 
 def envelope_spectrum(

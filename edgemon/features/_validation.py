@@ -19,10 +19,12 @@ from edgemon.features._spectrum import Band, SpectrumPlan, format_number
 from edgemon.features.catalogue import parse_band, parse_defect_frequency
 
 __all__ = [
+    "MIN_FLOOR_BINS",
     "MIN_WINDOW",
     "check_band",
     "check_channels",
     "check_envelope",
+    "check_envelope_floor",
     "check_envelope_target",
     "check_nfft",
     "check_sample_rate",
@@ -32,6 +34,11 @@ __all__ = [
 
 #: Shortest window and FFT length accepted, in samples.
 MIN_WINDOW = 16
+
+#: Minimum number of envelope-spectrum bins in the floor band of
+#: ``env.level_db``.  The median of fewer is the level of one or two lines
+#: rather than a floor.
+MIN_FLOOR_BINS = 5
 
 #: Name of the vector-magnitude channel added by ``resultant=True``.
 RESULTANT = "resultant"
@@ -151,6 +158,7 @@ def check_envelope(envelope: Any, sample_rate: float, window: int) -> EnvelopeSe
             "targets": envelope.targets,
             "shaft_hz": envelope.shaft_hz,
             "tolerance": envelope.tolerance,
+            "floor_band": envelope.floor_band,
         }
     if envelope is None:
         settings = None
@@ -190,11 +198,16 @@ def check_envelope(envelope: Any, sample_rate: float, window: int) -> EnvelopeSe
             f"envelope tolerance must be a fraction in [0, 0.5), got {settings.tolerance!r}; "
             "0.02 allows for 2 % slip"
         )
+    if settings.floor_band.low <= 0:
+        raise ConfigError(
+            f"envelope floor_band {settings.floor_band} Hz must have a low edge above 0 Hz, "
+            "so that the floor leaves out the 0 Hz bin; the default is (1, 600)"
+        )
     return settings
 
 
 def _envelope_from_mapping(envelope: Mapping) -> EnvelopeSettings:
-    known = {"band", "targets", "shaft_hz", "tolerance"}
+    known = {"band", "targets", "shaft_hz", "tolerance", "floor_band"}
     unknown = sorted(set(envelope) - known)
     if unknown:
         raise ConfigError(
@@ -226,7 +239,15 @@ def _envelope_from_mapping(envelope: Mapping) -> EnvelopeSettings:
         if isinstance(shaft_hz, int | float) and not isinstance(shaft_hz, bool)
         else shaft_hz,
         tolerance=envelope.get("tolerance", EnvelopeSettings.tolerance),
+        floor_band=_floor_band(envelope.get("floor_band", EnvelopeSettings.floor_band)),
     )
+
+
+def _floor_band(band: Any) -> Band:
+    try:
+        return check_band(band)
+    except ConfigError as error:
+        raise ConfigError(f"invalid envelope floor_band: {error}") from error
 
 
 def check_envelope_target(
@@ -254,6 +275,44 @@ def check_envelope_target(
         raise ConfigError(
             f"feature {name!r} at {frequency:.6g} Hz is not below the envelope band's width "
             f"({format_number(width)} Hz), which bounds the envelope's frequencies; widen the band"
+        )
+
+
+def check_envelope_floor(
+    name: str, settings: EnvelopeSettings, sample_rate: float, window: int
+) -> None:
+    """Check that the floor band of an ``env.level_db`` feature contains enough bins.
+
+    The band must lie inside (0, Nyquist), so that every bin in it has the
+    same single-sided scaling as the levels, and below the width of the
+    envelope band, above which the envelope spectrum is mostly leakage.
+    """
+    floor_band = settings.floor_band
+    nyquist = sample_rate / 2
+    if floor_band.high >= nyquist:
+        raise ConfigError(
+            f"feature {name!r}: envelope floor_band {floor_band} Hz must lie below Nyquist "
+            f"({format_number(nyquist)} Hz at sample_rate={format_number(sample_rate)}); "
+            "lower its upper edge"
+        )
+    width = settings.band.high - settings.band.low
+    if floor_band.high > width:
+        raise ConfigError(
+            f"feature {name!r}: envelope floor_band {floor_band} Hz reaches above the "
+            f"envelope band's width ({format_number(width)} Hz), which bounds the "
+            "envelope's frequencies; lower the floor band's upper edge or widen the band"
+        )
+    resolution = sample_rate / window
+    frequencies = np.arange(window // 2 + 1) * resolution
+    n_bins = int(
+        np.count_nonzero((frequencies >= floor_band.low) & (frequencies <= floor_band.high))
+    )
+    if n_bins < MIN_FLOOR_BINS:
+        raise ConfigError(
+            f"feature {name!r}: envelope floor_band {floor_band} Hz contains {n_bins} bins of the "
+            f"envelope spectrum at its resolution of {resolution:.4g} Hz "
+            f"(sample_rate={format_number(sample_rate)}, window={window}) but needs at least "
+            f"{MIN_FLOOR_BINS}; widen the floor band or lengthen the window"
         )
 
 

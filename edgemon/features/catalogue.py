@@ -1,12 +1,13 @@
 """The feature catalogue: every feature's name, unit, definition and kernel, and the aliases.
 
 Names are ``<domain>.<feature>``: ``time.*`` over the samples of a window
-and ``freq.*`` over its amplitude spectrum.  Three families take a parameter.
+and ``freq.*`` over its amplitude spectrum.  Four families take a parameter.
 ``band.rms[<low>-<high>]`` is the RMS in a band (Hz) and
 ``band.rel_db[<low>-<high>]`` the band's share of the power in dB.
 ``env.level[<frequency>]`` is the envelope-spectrum level at a defect
 frequency, given as an order of the shaft speed (``3.5848x``) or in Hz
-(``162Hz``).
+(``162Hz``).  ``env.level_db[<frequency>]`` is that level over the envelope
+spectrum's floor in dB.
 
 Sepin et al. (2023), "Comparison of Clustering Algorithms for Statistical
 Features of Vibration Data Sets" (arXiv:2305.06753), compare six statistics
@@ -104,6 +105,9 @@ class FeatureFamily:
     configured : {"bands", "envelope targets"}
         What the bare prefix (``band.rms``) expands to: the extractor's
         ``bands`` or its envelope ``targets``.
+    envelope_floor : bool, default=False
+        True when ``compute`` divides by the envelope spectrum's floor, so
+        the extractor checks the envelope ``floor_band``.
     """
 
     prefix: str
@@ -113,6 +117,7 @@ class FeatureFamily:
     compute: Callable[[Any, Any], np.ndarray]
     syntax: str
     configured: str
+    envelope_floor: bool = False
 
 
 # -- the study's six statistics, in the time and the frequency domain ---------
@@ -298,6 +303,17 @@ FEATURE_FAMILIES: dict[str, FeatureFamily] = {
             "env.level[<order>x] or env.level[<frequency>Hz]",
             "envelope targets",
         ),
+        FeatureFamily(
+            "env.level_db",
+            "dB",
+            "20 log10(env.level / median envelope-spectrum amplitude over floor_band), "
+            "clipped to [-200, 200]",
+            parse_defect_frequency,
+            lambda batch, target: batch.envelope.level_db(target),
+            "env.level_db[<order>x] or env.level_db[<frequency>Hz]",
+            "envelope targets",
+            envelope_floor=True,
+        ),
     )
 }
 
@@ -315,6 +331,7 @@ class ResolvedName:
     name: str
     compute: Callable[[Any], np.ndarray]
     feature: Feature | None = None
+    family: FeatureFamily | None = None
     parameter: Any = None
 
 
@@ -333,7 +350,9 @@ def resolve(name: str) -> ResolvedName:
     except ValueError as error:
         raise ConfigError(f"invalid feature name {name!r}: {error}") from error
     compute = functools.partial(_compute_family, family.compute, parameter)
-    return ResolvedName(f"{family.prefix}[{parameter}]", compute, parameter=parameter)
+    return ResolvedName(
+        f"{family.prefix}[{parameter}]", compute, family=family, parameter=parameter
+    )
 
 
 def _compute_family(
@@ -378,7 +397,7 @@ def expand_names(
     bands : sequence of Band, default=()
         What the bare names ``band.rms`` and ``band.rel_db`` expand to.
     envelope_targets : sequence of DefectFrequency, default=()
-        What the bare name ``env.level`` expands to.
+        What the bare names ``env.level`` and ``env.level_db`` expand to.
 
     Returns
     -------

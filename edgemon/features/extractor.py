@@ -28,6 +28,7 @@ from edgemon.features._validation import (
     check_band_in_spectrum,
     check_channels,
     check_envelope,
+    check_envelope_floor,
     check_envelope_target,
     check_nfft,
     check_sample_rate,
@@ -76,8 +77,9 @@ class FeatureExtractor:
     bands : sequence of (low, high), default=()
         Bands (Hz) that the bare name ``band.rms`` expands to.
     envelope : mapping or EnvelopeSettings, optional
-        ``{"band": (low, high), "targets": [...], "shaft_hz": ..., "tolerance": 0.02}``
-        for the ``env.level`` features.
+        ``{"band": (low, high), "targets": [...], "shaft_hz": ..., "tolerance": 0.02,
+        "floor_band": (1, 600)}`` for the ``env.level`` and ``env.level_db``
+        features.
     fft_window : {"hann"}, default="hann"
         Taper of the spectrum.
 
@@ -159,6 +161,9 @@ class FeatureExtractor:
         targets = [r for r in resolved if isinstance(r.parameter, DefectFrequency)]
         for item in targets:
             check_envelope_target(item.name, item.parameter, self.envelope)
+        floor_names = [r.name for r in targets if r.family.envelope_floor]
+        if floor_names:
+            check_envelope_floor(floor_names[0], self.envelope, self.sample_rate, self.window)
         if self.envelope is not None:
             for target in self.envelope.targets:
                 check_envelope_target(f"env.level[{target}]", target, self.envelope)
@@ -167,6 +172,7 @@ class FeatureExtractor:
                 self.window,
                 self.envelope,
                 tuple(dict.fromkeys([*(r.parameter for r in targets), *self.envelope.targets])),
+                floor=bool(floor_names),
             )
         else:
             self._envelope_plan = None
