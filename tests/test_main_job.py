@@ -124,10 +124,12 @@ def test_cli_train_replay_watch(broker, tmp_path):
         watch.send_signal(signal.SIGINT)
         output, _ = watch.communicate(timeout=30)
     assert watch.returncode == 0
+    meta = load_model(model).metadata
+    per_file = expected_windows(60000, meta.window, meta.hop)
     states = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-    assert len(states) == 3 * 57
+    assert len(states) == 3 * per_file
     assert [s["seq"] for s in states] == list(range(1, len(states) + 1))
-    assert "total: 171 windows" in replay.stdout
+    assert f"total: {3 * per_file} windows" in replay.stdout
 
 
 def test_simulator_to_daemon_over_udp(broker, excerpt_model, tmp_path):
@@ -162,6 +164,8 @@ health_interval = 1
     assert check.returncode == 0, check.stderr
     assert "OK" in check.stdout
 
+    meta = load_model(excerpt_model).metadata
+    per_file = expected_windows(60000, meta.window, meta.hop)
     subscriber = Subscriber(broker, "edgemon/rig1/#")
     daemon = subprocess.Popen([*EDGEMON, "run", "--config", str(config)], stderr=subprocess.PIPE, text=True)
     try:
@@ -174,7 +178,7 @@ health_interval = 1
             capture_output=True, text=True, timeout=120,
         )
         assert sim.returncode == 0, sim.stderr
-        assert subscriber.wait_for(lambda m: sum(x.topic.endswith("/state") for x in m) >= 57, timeout=30)
+        assert subscriber.wait_for(lambda m: sum(x.topic.endswith("/state") for x in m) >= per_file, timeout=30)
     finally:
         daemon.send_signal(signal.SIGTERM)
         _, errors = daemon.communicate(timeout=30)
@@ -183,12 +187,12 @@ health_interval = 1
     subscriber.close()
 
     states = subscriber.payloads("/state")
-    assert len(states) == 57
-    assert [s["seq"] for s in states] == list(range(1, 58))
+    assert len(states) == per_file
+    assert [s["seq"] for s in states] == list(range(1, per_file + 1))
     assert Counter(s["state"] for s in states).most_common(1)[0][0] == "inner_race"
     health = subscriber.payloads("/health")
     assert health
-    assert health[-1]["windows_processed"] == 57
+    assert health[-1]["windows_processed"] == per_file
     assert health[-1]["samples_dropped"] == 0
     status = [m.payload for m in subscriber.messages if m.topic.endswith("/status")]
     assert status[0] == b"online"

@@ -116,7 +116,7 @@ class Preset:
 #: The defaults of ``edgemon train``, tuned on the CWRU drive-end recordings.
 DEFAULT = Preset(
     window=4096,
-    hop=2048,
+    hop=1024,
     features=("band.rel_db", "env.level_db"),
     envelope_band=(2500.0, 4000.0),
     defect_orders=tuple(SKF_6205_ORDERS.values()),
