@@ -142,9 +142,19 @@ def started_memory(
 
 
 def measure_run_memory(
-    directory: Path, model: Path, broker_url: str | None, stream_seconds: float, speed: float
+    directory: Path,
+    model: Path,
+    broker_url: str | None,
+    stream_seconds: float,
+    speed: float,
+    *,
+    window: int,
+    hop: int,
 ) -> dict:
-    """Measure memory and CPU of ``edgemon run`` fed by ``edgemon-sim`` for two stream lengths."""
+    """Measure memory and CPU of ``edgemon run`` fed by ``edgemon-sim`` for two stream lengths.
+
+    ``window`` and ``hop`` are the model's, in samples, to count the windows.
+    """
     daemon, port = start_daemon(directory, model, broker_url, "auto")
     try:
         result = {"started": memory_kib(daemon.pid)}
@@ -181,7 +191,8 @@ def measure_run_memory(
             time.sleep(1.0)
     finally:
         stop_daemon(daemon)
-    result["windows"] = int(2 * stream_seconds * 12000 - 2048) // 1024 + 1
+    # The sender restarts its sample count once, so this is an estimate.
+    result["windows"] = int(2 * stream_seconds * 12000 - window) // hop + 1
     result["speed"] = speed
     return result
 

@@ -151,29 +151,6 @@ def three_axis_split(sample_rate: float = 25600.0):
     return train, np.concatenate(held_out)
 
 
-def train_three_axis_model(train, path: Path) -> None:
-    """Train and export a model with the default settings on three axes."""
-    from edgemon.features import FeatureExtractor
-    from edgemon.training.export import export_model
-    from edgemon.training.fit import train_model
-    from edgemon.training.presets import DEFAULT
-
-    rate = train[0].recording.sample_rate
-    extractor = FeatureExtractor(
-        DEFAULT.features, rate, DEFAULT.window, ("x", "y", "z"), **DEFAULT.feature_options()
-    )
-    trained = train_model(
-        train,
-        features=extractor,
-        window=DEFAULT.window,
-        hop=DEFAULT.hop,
-        algorithm=DEFAULT.algorithm,
-        n_clusters=DEFAULT.n_clusters,
-        dataset="cwru",
-    )
-    export_model(trained, path)
-
-
 def prepare_streams(workdir: Path) -> list[Stream]:
     """Train both models into ``workdir`` and return their held-out streams."""
     one_axis = workdir / "cwru-1axis.onnx"
@@ -181,7 +158,7 @@ def prepare_streams(workdir: Path) -> list[Stream]:
     train_demo_model(train, one_axis)
     three_axes = workdir / "cwru-3axis.onnx"
     train3, held_out3 = three_axis_split()
-    train_three_axis_model(train3, three_axes)
+    train_demo_model(train3, three_axes)
     return [
         cwru_stream(one_axis),
         Stream("3 axes, 25.6 kHz", three_axes, held_out3, 25600.0, ("x", "y", "z")),

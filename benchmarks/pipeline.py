@@ -396,7 +396,16 @@ def memory_section(
     streams: list[Stream], broker_url: str | None, workdir: Path, train: dict, *, quick: bool
 ) -> list[str]:
     stream_seconds, speed = (60.0, 10.0) if quick else (300.0, 10.0)
-    run = measure_run_memory(workdir, streams[0].model_path, broker_url, stream_seconds, speed)
+    meta = load_model(streams[0].model_path).metadata
+    run = measure_run_memory(
+        workdir,
+        streams[0].model_path,
+        broker_url,
+        stream_seconds,
+        speed,
+        window=meta.window,
+        hop=meta.hop,
+    )
     numpy_backend = started_memory(workdir, streams[0].model_path, broker_url, "numpy")
     replay = measure_command(
         [
