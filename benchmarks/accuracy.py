@@ -127,6 +127,9 @@ class CountingSink:
     def submit_state(self, event) -> int:
         return self.submit_states([event])[0]
 
+    def submit_features(self, sensor, ts, columns, values) -> bool:
+        return False
+
 
 def format_results(rows, totals, args, elapsed: float) -> list[str]:
     lines = [

@@ -21,7 +21,9 @@ import queue
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from edgemon.errors import SourceError
@@ -51,6 +53,8 @@ class StateSink(Protocol):
     def start(self) -> None: ...
 
     def submit_states(self, events: Sequence[StateEvent]) -> list[int]: ...
+
+    def submit_features(self, sensor: str, ts: datetime, columns: Sequence[str], values: Sequence[float]) -> bool: ...
 
     def flush(self, timeout: float) -> bool: ...
 
@@ -220,6 +224,7 @@ class SensorRunner:
                     # Also after a failure: the events of the blocks before it are kept.
                     if events:
                         self._sink.submit_states(events)
+                        self._submit_features()
         except BaseException as exc:
             self.error = exc
             logger.exception("sensor %s: processing failed; stopping the daemon", self.name)
@@ -229,6 +234,13 @@ class SensorRunner:
             self.finished.set()
             if self.on_finished is not None:
                 self.on_finished(self)
+
+    def _submit_features(self) -> None:
+        # The sink rate-limits feature messages, so offering the newest vector is cheap.
+        latest = self.pipeline.take_latest_features()
+        if latest is not None:
+            ts, values = latest
+            self._sink.submit_features(self.name, ts, self.pipeline.extractor.columns, values.tolist())
 
     def _process_waiting(self, item: Any, events: list[StateEvent]) -> bool:
         """Process ``item`` and the blocks queued behind it, at most a queue's worth.
@@ -260,9 +272,10 @@ class SensorRunner:
             "flags": dict(stats.flags),
             "states": dict(stats.states),
             "samples_dropped": self.dropped_samples + buffer.overrun_samples,
+            "samples_lost": buffer.gap_samples,
             "gaps": buffer.gaps,
-            "samples_lost_in_gaps": buffer.gap_samples,
             "queue_blocks": self._queue.qsize(),
+            "source_counters": {key: int(value) for key, value in self.source.counters().items()},
         }
 
 
@@ -364,16 +377,22 @@ class Daemon:
             f"{counters['samples_dropped']} samples dropped"
         )
 
-    def health_counters(self) -> dict[str, int]:
+    def health_counters(self) -> dict[str, Any]:
         """Return the totals over all sensors that the health message reports."""
         return health_counters(self.runners)
 
 
-def health_counters(runners: Sequence[SensorRunner]) -> dict[str, int]:
-    """Return the totals over ``runners`` that the health message reports."""
-    sensors = [runner.health() for runner in runners]
+def health_counters(runners: Sequence[SensorRunner]) -> dict[str, Any]:
+    """Return the totals over ``runners``, and each sensor's counters, for the health message."""
+    sensors = {runner.name: runner.health() for runner in runners}
+    by_flag: Counter[str] = Counter()
+    for counters in sensors.values():
+        by_flag.update(counters["flags"])
     return {
-        "windows_processed": sum(s["windows"] for s in sensors),
-        "windows_flagged": sum(s["windows_flagged"] for s in sensors),
-        "samples_dropped": sum(s["samples_dropped"] for s in sensors),
+        "windows_processed": sum(s["windows"] for s in sensors.values()),
+        "windows_flagged": sum(s["windows_flagged"] for s in sensors.values()),
+        "samples_dropped": sum(s["samples_dropped"] for s in sensors.values()),
+        "samples_lost": sum(s["samples_lost"] for s in sensors.values()),
+        "windows_by_flag": dict(by_flag),
+        "sensors": sensors,
     }

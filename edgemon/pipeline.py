@@ -96,6 +96,8 @@ class SensorPipeline:
         self.stats = PipelineStats()
         # Wall-clock time of sample index 0; replays count recording time from their start.
         self._epoch: datetime | None = None
+        # Time and feature vector of the newest classified window, for feature messages.
+        self._latest_features: tuple[datetime, np.ndarray] | None = None
 
     def process(self, block: Block) -> list[StateEvent]:
         """Push one block and return the events of the windows it completed, in order."""
@@ -116,6 +118,15 @@ class SensorPipeline:
                 events += self._classify(batch.samples, batch.starts, batch.flags)
         return events
 
+    def take_latest_features(self) -> tuple[datetime, np.ndarray] | None:
+        """Return the time and feature vector of the newest classified window, once.
+
+        Returns None when no window was classified since the previous call.
+        The vector has shape (n_features,) in the order of ``extractor.columns``.
+        """
+        latest, self._latest_features = self._latest_features, None
+        return latest
+
     def _update_epoch(self, block: Block) -> None:
         if self._epoch is not None and not self._live:
             return
@@ -134,6 +145,10 @@ class SensorPipeline:
         if usable.any():
             clusters[usable], scores[usable] = self.model.score(features[usable])
         results = self._states.classify(clusters, scores, flags)
+        if usable.any():
+            newest = int(np.flatnonzero(usable)[-1])
+            end_seconds = (int(starts[newest]) + self.window - 1) / self.sample_rate
+            self._latest_features = (self._epoch + timedelta(seconds=end_seconds), features[newest].copy())
 
         events = []
         meta = self.model.metadata

@@ -36,6 +36,7 @@ class RecordingSink:
 
     def __init__(self, delay: float = 0.0, fail_after: int | None = None) -> None:
         self.events = []
+        self.features = []
         self.delay = delay
         self.fail_after = fail_after
 
@@ -49,6 +50,10 @@ class RecordingSink:
 
     def submit_states(self, events) -> list[int]:
         return [self.submit_state(event) for event in events]
+
+    def submit_features(self, sensor, ts, columns, values) -> bool:
+        self.features.append((sensor, ts, tuple(columns), list(values)))
+        return True
 
 
 def run_daemon(model, source, sink, *, queue_blocks=64, stop=None, timeout=60.0):
@@ -93,6 +98,33 @@ def test_live_source_drops_and_reports(model, blocks, caplog):
     assert "dropped" in caplog.text
     # Every block that was not dropped was processed, gaps included.
     assert runner.health()["gaps"] > 0
+
+
+def test_runner_offers_newest_features(model, blocks):
+    source = ScriptedSource(blocks)
+    sink = RecordingSink()
+    daemon, runner, thread, result, _ = run_daemon(model, source, sink)
+    thread.join(60)
+    assert result == [0]
+    assert sink.features
+    sensor, ts, columns, values = sink.features[-1]
+    assert sensor == "de"
+    assert columns == tuple(model.metadata.columns)
+    assert len(values) == len(columns)
+    assert ts == sink.events[-1].ts
+
+
+def test_health_counts_flags_and_sensors(model, blocks):
+    source = ScriptedSource([np.zeros(4096), *blocks[:8]])
+    sink = RecordingSink()
+    daemon, runner, thread, result, _ = run_daemon(model, source, sink)
+    thread.join(60)
+    counters = daemon.health_counters()
+    assert counters["windows_processed"] == len(sink.events)
+    assert counters["windows_by_flag"]["constant"] >= 1
+    assert counters["windows_flagged"] == sum(1 for e in sink.events if e.flags)
+    assert counters["sensors"]["de"]["windows"] == len(sink.events)
+    assert counters["samples_lost"] == 0
 
 
 def test_stop_processes_blocks_already_read(model, blocks):

@@ -158,6 +158,8 @@ channels = ["DE"]
 [mqtt]
 url = "{broker.url}"
 health_interval = 1
+features = true
+features_min_interval = 0.5
 """
     )
     check = subprocess.run([*EDGEMON, "run", "--config", str(config), "--check"], capture_output=True, text=True, timeout=120)
@@ -194,6 +196,13 @@ health_interval = 1
     assert health
     assert health[-1]["windows_processed"] == per_file
     assert health[-1]["samples_dropped"] == 0
+    assert health[-1]["samples_lost"] == 0
+    assert health[-1]["sensors"]["de"]["source_counters"]["packets"] > 0
+    features = subscriber.payloads("/features")
+    assert features
+    for name, payloads in (("health", health), ("features", features), ("state", states)):
+        for payload in payloads:
+            jsonschema.validate(payload, load_schema(name))
     status = [m.payload for m in subscriber.messages if m.topic.endswith("/status")]
     assert status[0] == b"online"
     assert status[-1] == b"offline"

@@ -25,9 +25,9 @@ class HealthReporter:
     model_ids : mapping of str to str
         Sensor name -> model id.
     pipeline : callable, optional
-        Returns any of ``windows_processed``, ``windows_flagged`` and
-        ``samples_dropped``; a failing or malformed callback is logged and its
-        counters are left out of that message.
+        Returns any of the fields in ``PIPELINE_HEALTH_FIELDS``; a failing or
+        malformed callback is logged and its counters are left out of that
+        message.
     """
 
     def __init__(
@@ -65,7 +65,7 @@ class HealthReporter:
         )
         return render_health(self.device, datetime.now(UTC), fields)
 
-    def _pipeline_fields(self) -> dict[str, int]:
+    def _pipeline_fields(self) -> dict[str, Any]:
         if self._pipeline is None:
             return {}
         try:
@@ -81,4 +81,9 @@ class HealthReporter:
                 unknown,
                 PIPELINE_HEALTH_FIELDS,
             )
-        return {key: int(reported[key]) for key in PIPELINE_HEALTH_FIELDS if key in reported}
+        # Counters are integers; the per-flag and per-sensor breakdowns are mappings.
+        return {
+            key: dict(reported[key]) if isinstance(reported[key], Mapping) else int(reported[key])
+            for key in PIPELINE_HEALTH_FIELDS
+            if key in reported
+        }

@@ -36,7 +36,14 @@ STATUS_ONLINE = b"online"
 STATUS_OFFLINE = b"offline"
 
 #: Health counters that the pipeline's health callable may report.
-PIPELINE_HEALTH_FIELDS = ("windows_processed", "windows_flagged", "samples_dropped")
+PIPELINE_HEALTH_FIELDS = (
+    "windows_processed",
+    "windows_flagged",
+    "samples_dropped",
+    "samples_lost",
+    "windows_by_flag",
+    "sensors",
+)
 #: Health fields the publisher fills in itself.
 HEALTH_FIELDS = (
     "uptime_s",
