@@ -16,7 +16,7 @@ fit depends on its initialisation.
 
 OPTICS has no ``predict``.  A test window takes the cluster of its nearest
 training window when it lies within that window's core distance, that is
-when OPTICS would count it as directly density-reachable; otherwise it is
+when OPTICS would count it as directly density-reachable.  Otherwise it is
 noise.  OPTICS has no novelty score, so its ``unknown_rate`` is NaN and its
 ``noise_share`` says how many test windows fell outside every cluster.
 """

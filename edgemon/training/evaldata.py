@@ -111,8 +111,8 @@ class PreparedDataset:
     def training_options(self, config: FeatureConfig) -> dict[str, Any]:
         """Return how ``edgemon train`` fits these columns, as cell settings.
 
-        The study's feature sets get none.  The ``default`` set is fitted as
-        its preset says: ``balance`` (every label weighted equally) and
+        The study's feature sets get none.  The ``default`` set is fitted with
+        its preset's settings: ``balance`` (every label weighted equally) and
         ``weights`` (one factor per standardised column).
         """
         if not config.is_candidate:

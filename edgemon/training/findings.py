@@ -262,12 +262,14 @@ def _finding_algorithms(rows: Sequence[Row], metric: str) -> Finding:
     comparisons = _present([versus_gmm, versus_optics, *per_type])
     if versus_gmm is None or versus_optics is None:
         return _not_tested(2, claim, comparisons, "the grid needs kmeans, a gmm and optics")
+
     gmm_part = versus_gmm.outcome == "a"
     optics_part = versus_optics.outcome == "a"
     if gmm_part and optics_part:
         return Finding(
             2, claim, "holds", comparisons, "K-means scores significantly higher than both"
         )
+
     parts = [
         "K-means scores significantly higher than the mixtures"
         if gmm_part
@@ -395,29 +397,14 @@ def _finding_clusters(rows: Sequence[Row], metric: str) -> Finding:
         return _not_tested(4, claim, comparisons, "no setting was scored at both k")
     best_k = max(ks, key=lambda k: _mean(rows, metric, lambda r, k=k: r["k"] == k))
     reason = f"the mean is highest at k = {best_k}"
+
     if comparison.outcome == "a":
-        return Finding(
-            4,
-            claim,
-            "holds",
-            comparisons,
-            f"k = {high} scores significantly higher than k = {low}; {reason}",
-        )
-    if comparison.outcome == "b":
-        return Finding(
-            4,
-            claim,
-            "does not hold",
-            comparisons,
-            f"k = {low} scores significantly higher than k = {high}; {reason}",
-        )
-    return Finding(
-        4,
-        claim,
-        "not significant",
-        comparisons,
-        f"k = {high} and k = {low} do not differ significantly; {reason}",
-    )
+        verdict, result = "holds", f"k = {high} scores significantly higher than k = {low}"
+    elif comparison.outcome == "b":
+        verdict, result = "does not hold", f"k = {low} scores significantly higher than k = {high}"
+    else:
+        verdict, result = "not significant", f"k = {high} and k = {low} do not differ significantly"
+    return Finding(4, claim, verdict, comparisons, f"{result}; {reason}")
 
 
 # The default preset ------------------------------------------------------------------------------
