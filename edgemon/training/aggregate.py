@@ -17,7 +17,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AGGREGATE_COLUMNS", "SETTING_FIELDS", "aggregate", "unit_means", "write_csv"]
+__all__ = [
+    "AGGREGATE_COLUMNS",
+    "METRIC_NAMES",
+    "SETTING_FIELDS",
+    "aggregate",
+    "grid_rows",
+    "primary_metrics",
+    "ranked",
+    "unit_means",
+    "write_csv",
+]
 
 #: Fields that identify a grid setting.
 SETTING_FIELDS = ("dataset", "features", "domain", "columns", "pca", "algorithm", "k")
@@ -100,6 +110,47 @@ def write_csv(table: Sequence[dict[str, Any]], path: Path) -> None:
         writer.writeheader()
         for row in table:
             writer.writerow({key: _csv_value(row.get(key)) for key in AGGREGATE_COLUMNS})
+
+
+#: Name of each score in the report.
+METRIC_NAMES = {
+    "ari": "adjusted Rand index",
+    "nmi": "normalised mutual information",
+    "v_measure": "V-measure",
+    "accuracy_majority": "accuracy (majority mapping)",
+    "accuracy_hungarian": "accuracy (Hungarian matching)",
+    "silhouette": "silhouette of the test windows",
+    "unknown_rate": "share of test windows above the novelty threshold",
+}
+
+
+def primary_metrics(labelled: bool) -> tuple[str, str]:
+    """Return the main and the second score of a data set.
+
+    With labels, ARI and majority accuracy; without, silhouette and unknown rate.
+    """
+    return ("ari", "accuracy_majority") if labelled else ("silhouette", "unknown_rate")
+
+
+def ranked(rows: Iterable[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """Return the aggregated settings with a finite ``metric``, best first.
+
+    Ranked by silhouette, OPTICS is left out, because its silhouette leaves
+    its noise windows out.
+    """
+    table = [
+        r
+        for r in aggregate(rows)
+        if r["runs"]
+        and np.isfinite(r[f"{metric}_mean"])
+        and not (metric == "silhouette" and r["algorithm"] == "optics")
+    ]
+    return sorted(table, key=lambda r: -r[f"{metric}_mean"])
+
+
+def grid_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the rows of the grid itself, without the cells that score the preset at its own k."""
+    return [row for row in rows if not row.get("extra")]
 
 
 def _csv_value(value: Any) -> Any:

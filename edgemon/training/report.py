@@ -32,42 +32,16 @@ from typing import Any
 
 import numpy as np
 
-from edgemon.training import aggregate, plots
+from edgemon.training import aggregate
+from edgemon.training.aggregate import METRIC_NAMES, grid_rows, primary_metrics, ranked
+from edgemon.training.figures import algorithm_order, draw_figures, heatmap_values, score_curves
 from edgemon.training.findings import ALPHA, study_findings
-from edgemon.training.grid import CANDIDATE, K_ALGORITHMS, STUDY_FEATURE_SETS
+from edgemon.training.grid import CANDIDATE, STUDY_FEATURE_SETS
 from edgemon.training.markdown import candidate_section, findings_section, markdown_table, number
 
-__all__ = ["METRIC_NAMES", "primary_metrics", "write_report"]
+__all__ = ["write_report"]
 
 logger = logging.getLogger(__name__)
-
-#: Name of each score in the report.
-METRIC_NAMES = {
-    "ari": "adjusted Rand index",
-    "nmi": "normalised mutual information",
-    "v_measure": "V-measure",
-    "accuracy_majority": "accuracy (majority mapping)",
-    "accuracy_hungarian": "accuracy (Hungarian matching)",
-    "silhouette": "silhouette of the test windows",
-    "unknown_rate": "share of test windows above the novelty threshold",
-}
-
-
-#: Shorter names for plot axes.
-AXIS_NAMES = {
-    **METRIC_NAMES,
-    "accuracy_majority": "accuracy (majority)",
-    "silhouette": "silhouette (test windows)",
-    "unknown_rate": "unknown rate (test windows)",
-}
-
-
-def primary_metrics(labelled: bool) -> tuple[str, str]:
-    """Return the main and the second score of a data set.
-
-    With labels, ARI and majority accuracy; without, silhouette and unknown rate.
-    """
-    return ("ari", "accuracy_majority") if labelled else ("silhouette", "unknown_rate")
 
 
 def write_report(run, out: Path, *, command: str | None = None) -> list[Path]:
@@ -88,10 +62,10 @@ def write_report(run, out: Path, *, command: str | None = None) -> list[Path]:
     for result in run.results:
         if result.dataset.labelled:
             findings[result.dataset.spec.kind] = {
-                metric: study_findings(_grid_rows(result), metric)
+                metric: study_findings(grid_rows(result.rows), metric)
                 for metric in primary_metrics(True)
             }
-        figures = _figures(result, out)
+        figures = draw_figures(result, out)
         written.extend(figures.values())
         sections.append(_dataset_summary(result, figures, findings.get(result.dataset.spec.kind)))
         tables.append(_dataset_tables(result))
@@ -207,10 +181,10 @@ def _data_text(dataset) -> str:
 def _unlabelled_overview(result) -> list[str]:
     rows = [
         r
-        for r in aggregate.aggregate(_grid_rows(result))
+        for r in aggregate.aggregate(grid_rows(result.rows))
         if r["features"] in STUDY_FEATURE_SETS and r["pca"] == "none"
     ]
-    algorithms = sorted({r["algorithm"] for r in rows}, key=_algorithm_order)
+    algorithms = sorted({r["algorithm"] for r in rows}, key=algorithm_order)
     body = []
     for algorithm in algorithms:
         members = [r for r in rows if r["algorithm"] == algorithm]
@@ -264,7 +238,7 @@ def _best_settings(result, main: str, second: str, *, limit: int) -> list[str]:
             _mean_std(r, main),
             number(r[f"{second}_mean"], percent=second == "unknown_rate"),
         ]
-        for r in _ranked(result, main)[:limit]
+        for r in ranked(result.rows, main)[:limit]
     ]
     lines = [f"### Best settings by {METRIC_NAMES[main]}", ""]
     if main == "silhouette":
@@ -274,22 +248,6 @@ def _best_settings(result, main: str, second: str, *, limit: int) -> list[str]:
             "",
         ]
     return [*lines, *markdown_table(header, body), ""]
-
-
-def _ranked(result, metric: str) -> list[dict[str, Any]]:
-    """Return the aggregated settings with a finite ``metric``, best first.
-
-    Ranked by silhouette, OPTICS is left out, because its silhouette leaves
-    its noise windows out.
-    """
-    table = [
-        r
-        for r in aggregate.aggregate(result.rows)
-        if r["runs"]
-        and np.isfinite(r[f"{metric}_mean"])
-        and not (metric == "silhouette" and r["algorithm"] == "optics")
-    ]
-    return sorted(table, key=lambda r: -r[f"{metric}_mean"])
 
 
 # Tables ---------------------------------------------------------------------------------------
@@ -312,7 +270,7 @@ def _dataset_tables(result) -> str:
     lines = [f"## {dataset.spec.kind.upper()}", ""]
     lines += _best_settings(result, main, second, limit=15)
 
-    values, row_names, columns, k_text = _heatmap_values(result, main)
+    values, row_names, columns, k_text = heatmap_values(result, main)
     header = ["features (domain)", *columns]
     body = [[name, *(number(v) for v in row)] for name, row in zip(row_names, values, strict=True)]
     lines += [
@@ -323,7 +281,7 @@ def _dataset_tables(result) -> str:
     ]
 
     for metric in (main, second):
-        curves, flat = _curves(result, metric)
+        curves, flat = score_curves(result, metric)
         ks = sorted({int(k) for series in curves.values() for k in series[0]})
         header = ["algorithm", *(f"k = {k}" for k in ks)]
         body = []
@@ -365,193 +323,6 @@ def _dataset_tables(result) -> str:
         ]
         lines += ["### OPTICS (no PCA)", "", *markdown_table(header, body), ""]
     return "\n".join(lines)
-
-
-# Figures ---------------------------------------------------------------------------------------
-
-
-def _figures(result, out: Path) -> dict[str, Path]:
-    dataset = result.dataset
-    kind = dataset.spec.kind
-    main, second = primary_metrics(dataset.labelled)
-    figures: dict[str, Path] = {}
-
-    curves = {}
-    flat = {}
-    for metric in (main, second):
-        curves[metric], flat[metric] = _curves(result, metric)
-    if any(curves.values()) or any(flat.values()):
-        path = out / f"{kind}-metric-vs-k.png"
-        plots.plot_metric_vs_k(
-            curves,
-            flat,
-            path,
-            title=f"{kind.upper()}: the study's feature sets, no PCA, test side",
-            labels=AXIS_NAMES,
-        )
-        figures["score against the number of clusters"] = path
-
-    values, row_names, columns, k_text = _heatmap_values(result, main)
-    if values.size:
-        path = out / f"{kind}-heatmap.png"
-        plots.plot_heatmap(
-            values,
-            row_names,
-            columns,
-            path,
-            title=f"{kind.upper()}: {METRIC_NAMES[main]}, {k_text}, no PCA",
-            label=AXIS_NAMES[main],
-        )
-        figures["feature set x algorithm"] = path
-
-    ranked = _ranked(result, main)
-    if ranked:
-        figures.update(_best_figures(result, ranked[0], out))
-    return figures
-
-
-def _curves(result, metric: str):
-    rows = [
-        r for r in _grid_rows(result) if r["features"] in STUDY_FEATURE_SETS and r["pca"] == "none"
-    ]
-    curves, flat = {}, {}
-    for algorithm in sorted({r["algorithm"] for r in rows}, key=_algorithm_order):
-        members = [r for r in rows if r["algorithm"] == algorithm]
-        if algorithm not in K_ALGORITHMS:
-            values = aggregate.unit_means(members, metric)
-            if values.size:
-                flat[algorithm] = float(values.mean())
-            continue
-        ks, means, spreads = [], [], []
-        for k in sorted({r["k"] for r in members}):
-            values = aggregate.unit_means([r for r in members if r["k"] == k], metric)
-            if values.size:
-                ks.append(k)
-                means.append(values.mean())
-                spreads.append(values.std())
-        if ks:
-            curves[algorithm] = (np.array(ks), np.array(means), np.array(spreads))
-    return curves, flat
-
-
-def _heatmap_values(result, metric: str):
-    """Return the feature set x algorithm table at k = number of labels, or the mean over k."""
-    n_labels = len(result.dataset.labels_present)
-    rows = _grid_rows(result)
-    ks = {r["k"] for r in rows if r["k"] is not None}
-    fixed_k = n_labels if n_labels >= 2 and n_labels in ks else None
-    k_text = f"k = {fixed_k}" if fixed_k is not None else "mean over k"
-    table = aggregate.aggregate(
-        r for r in rows if r["pca"] == "none" and (fixed_k is None or r["k"] in (fixed_k, None))
-    )
-    columns = sorted({r["algorithm"] for r in table}, key=_algorithm_order)
-    row_keys = [(c.feature_set, c.domain) for c in result.configs]
-    values = np.full((len(row_keys), len(columns)), np.nan)
-    for i, key in enumerate(row_keys):
-        for j, algorithm in enumerate(columns):
-            members = [
-                r[f"{metric}_mean"]
-                for r in table
-                if (r["features"], r["domain"]) == key and r["algorithm"] == algorithm
-            ]
-            finite = [v for v in members if np.isfinite(v)]
-            if finite:
-                values[i, j] = np.mean(finite)
-    row_names = [f"{features} ({domain})" for features, domain in row_keys]
-    return values, row_names, columns, k_text
-
-
-def _best_figures(result, best: dict[str, Any], out: Path) -> dict[str, Path]:
-    """Draw the best setting's scatter and confusion matrix from a refit on every fold."""
-    dataset = result.dataset
-    kind = dataset.spec.kind
-    name = f"{best['features']} ({best['domain']}), PCA {best['pca']}, {best['algorithm']}" + (
-        "" if best["k"] is None else f", k = {best['k']}"
-    )
-    predictions = _refit(result, best)
-    figures: dict[str, Path] = {}
-
-    prediction, test_labels = predictions[0]
-    path = out / f"{kind}-scatter.png"
-    plots.plot_scatter(
-        _plane(prediction.test_points),
-        prediction.test_clusters,
-        test_labels,
-        path,
-        title=f"{kind.upper()} best setting: {name}\n"
-        f"test windows of fold '{dataset.plan.splits[0].name}', seed 0",
-    )
-    figures["best setting, test windows of the first fold"] = path
-
-    if dataset.labelled:
-        labels = list(dataset.labels_present)
-        states = [*labels, "no label"]
-        counts = np.zeros((len(labels), len(states)), dtype=np.int64)
-        for prediction, test_labels in predictions:
-            for true, cluster in zip(test_labels, prediction.test_clusters, strict=True):
-                state = prediction.majority.get(int(cluster), "no label")
-                counts[labels.index(str(true)), states.index(state)] += 1
-        if not counts[:, -1].any():
-            counts, states = counts[:, :-1], states[:-1]
-        path = out / f"{kind}-confusion.png"
-        plots.plot_confusion(
-            counts,
-            labels,
-            states,
-            path,
-            title=f"{kind.upper()} best setting: {name}\ntest windows of all folds, seed 0",
-        )
-        figures["best setting, confusion matrix over all folds"] = path
-    return figures
-
-
-def _refit(result, best: dict[str, Any]) -> list[tuple[Any, np.ndarray]]:
-    """Return the best setting's prediction and the test labels of every fold, seed 0."""
-    import warnings
-
-    from edgemon.training.cells import fit_predict
-
-    dataset = result.dataset
-    config = next(
-        c for c in result.configs if (c.feature_set, c.domain) == (best["features"], best["domain"])
-    )
-    seed = None if best["algorithm"] == "optics" else 0
-    predictions = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for split in range(len(dataset.plan.splits)):
-            train, train_labels = dataset.side(split, "train", config)
-            test, test_labels = dataset.side(split, "test", config)
-            prediction = fit_predict(
-                train,
-                train_labels,
-                test,
-                algorithm=best["algorithm"],
-                k=best["k"],
-                pca=_pca_value(best["pca"]),
-                seed=seed,
-                **dataset.training_options(config),
-            )
-            predictions.append((prediction, test_labels))
-    if caught:
-        logger.warning(
-            "%s: refitting the best setting for the figures raised %d warnings, the first: %s",
-            dataset.spec.kind,
-            len(caught),
-            caught[0].message,
-        )
-    return predictions
-
-
-def _plane(points: np.ndarray) -> np.ndarray:
-    """Return windows on two axes: their first two principal components, or padded with zeros."""
-    from sklearn.decomposition import PCA
-
-    if points.shape[1] > 2:
-        return PCA(n_components=2, random_state=0).fit_transform(points)
-    if points.shape[1] == 1:
-        return np.column_stack([points[:, 0], np.zeros(len(points))])
-    return points
 
 
 # Run record -------------------------------------------------------------------------------------
@@ -613,11 +384,6 @@ def _dataset_record(result) -> dict[str, Any]:
 # Helpers ---------------------------------------------------------------------------------------
 
 
-def _grid_rows(result) -> list[dict[str, Any]]:
-    """Return the rows of the grid itself, without the cells that score the preset at its own k."""
-    return [row for row in result.rows if not row.get("extra")]
-
-
 def _grid_text(grid) -> str:
     return (
         f"algorithms {', '.join(grid.algorithms)}; feature sets {', '.join(grid.feature_sets)}; "
@@ -639,18 +405,6 @@ def _jobs_text(jobs: int) -> str:
 
 def _machine_text() -> str:
     return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
-
-
-def _pca_value(text: str) -> int | float | None:
-    if text == "none":
-        return None
-    value = float(text)
-    return int(value) if value.is_integer() and value >= 1 else value
-
-
-def _algorithm_order(name: str) -> int:
-    order = (*K_ALGORITHMS, "optics")
-    return order.index(name) if name in order else len(order)
 
 
 def _k_text(row: dict[str, Any]) -> str:
