@@ -90,7 +90,7 @@ def train_preset(
     )
     options = {
         "algorithm": preset.algorithm,
-        "n_clusters": preset.n_clusters,
+        "n_clusters": _preset_clusters(preset, recordings),
         "balance_labels": preset.balance_labels,
         "feature_weights": preset.feature_weights,
         **overrides,
@@ -100,6 +100,20 @@ def train_preset(
         dataset=dataset, progress=progress, **options,
     )
     return trained, export_model(trained, path)
+
+
+def _preset_clusters(preset: Preset, recordings: Sequence) -> int | None:
+    n_windows = sum(
+        max(0, 1 + (item.recording.n_samples - preset.window) // preset.hop) for item in recordings
+    )
+    n_labels = len({item.label for item in recordings})
+    n_clusters = preset.clusters_for(n_windows, n_labels)
+    if n_clusters is not None and n_clusters < (preset.n_clusters or 0):
+        logger.info(
+            "fitting %d clusters instead of %d: %d training windows allow one cluster per %d windows",
+            n_clusters, preset.n_clusters, n_windows, preset.min_windows_per_cluster,
+        )
+    return n_clusters
 
 
 def train_from_args(args: argparse.Namespace, out: TextIO | None = None) -> int:

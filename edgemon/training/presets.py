@@ -14,6 +14,8 @@ evidence):
   windows, fitted with every label weighted equally and each feature family
   weighted equally.  32 clusters keep recordings of other machines outside
   the novelty threshold; 12 to 16 would be as accurate on this machine.
+  Small training sets get fewer clusters, at least 20 windows each, so that
+  healthy windows recorded later do not fall outside over-tight clusters.
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ class Preset:
     algorithm: str = "kmeans"
     #: Number of clusters; None chooses it automatically.
     n_clusters: int | None = None
+    #: Fewer clusters are fitted when the training data has fewer than this many
+    #: windows per cluster (never fewer than the number of labels).
+    min_windows_per_cluster: int = 20
     balance_labels: bool = False
     #: ``"blocks"``, per-column weights, or None; see ``edgemon.training.fit.train_model``.
     feature_weights: str | Sequence[float] | None = None
@@ -107,6 +112,20 @@ class Preset:
                 "tolerance": self.envelope_tolerance,
             }
         return options
+
+    def clusters_for(self, n_windows: int, n_labels: int) -> int | None:
+        """Return the number of clusters to fit on ``n_windows`` training windows.
+
+        A cluster fitted on a handful of windows draws a tight boundary, so new
+        windows from the same healthy machine would fall outside it and be
+        reported ``unknown``. The preset's ``n_clusters`` is therefore capped at
+        one cluster per ``min_windows_per_cluster`` windows, but never below the
+        number of labels.
+        """
+        if self.n_clusters is None:
+            return None
+        cap = max(n_labels, n_windows // self.min_windows_per_cluster, 1)
+        return min(self.n_clusters, cap)
 
     def with_changes(self, **changes: Any) -> Preset:
         """Return a copy with some settings replaced."""
