@@ -116,6 +116,9 @@ class TimedSink:
             self.commits.append((event.window_start, time.monotonic()))
         return seqs
 
+    def submit_features(self, *args, **kwargs) -> bool:
+        return self.sink.submit_features(*args, **kwargs)
+
 
 # --- data and models -----------------------------------------------------------------------------
 
