@@ -547,6 +547,8 @@ class MqttPublisher:
 
     def _shutdown(self, client: mqtt.Client) -> None:
         self._commit_acks()
+        # A last health report carries the final counters of a clean stop.
+        self._send_health(client)
         mid = self._publish_control(client, self._status_topic, STATUS_OFFLINE, retain=True)
         while mid in self._control and time.monotonic() < self._stop_deadline:
             rc, _ = pump(client, min(0.1, max(0.0, self._stop_deadline - time.monotonic())))
