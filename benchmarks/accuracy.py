@@ -21,7 +21,8 @@ windows reported ``unknown`` is the false-alarm rate.
 
 Run from the repository, with the shared recordings beside it::
 
-    .venv/bin/python benchmarks/accuracy.py --data ../shared/data/cwru --markdown docs/accuracy-results.md
+    .venv/bin/python benchmarks/accuracy.py --data ../shared/data/cwru \
+        --markdown docs/accuracy-results.md
 """
 
 from __future__ import annotations
@@ -41,13 +42,28 @@ LOADS = (0, 1, 2)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "cwru",
-                        help="folder of the CWRU recordings (default: ../shared/data/cwru)")
-    parser.add_argument("--loads", default="0,1,2", help="held-out loads to test, comma-separated (default: 0,1,2)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "shared" / "data" / "cwru",
+        help="folder of the CWRU recordings (default: ../shared/data/cwru)",
+    )
+    parser.add_argument(
+        "--loads", default="0,1,2", help="held-out loads to test, comma-separated (default: 0,1,2)"
+    )
     parser.add_argument("--backend", choices=("onnxruntime", "numpy"), default="onnxruntime")
-    parser.add_argument("--ims", type=Path, default=None,
-                        help="folder of the IMS recordings (default: beside --data); 'none' skips them")
-    parser.add_argument("--markdown", type=Path, default=None, help="also write the results as Markdown to this file")
+    parser.add_argument(
+        "--ims",
+        type=Path,
+        default=None,
+        help="folder of the IMS recordings (default: beside --data); 'none' skips them",
+    )
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        default=None,
+        help="also write the results as Markdown to this file",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -68,13 +84,19 @@ def main(argv: list[str] | None = None) -> int:
                 counts = sink.states
                 windows = sum(counts.values())
                 correct = counts.get(item.label, 0)
-                rows.append((held_out, item.name, item.label, windows, correct, counts.get("unknown", 0)))
+                rows.append(
+                    (held_out, item.name, item.label, windows, correct, counts.get("unknown", 0))
+                )
                 totals["windows", held_out] += windows
                 totals["correct", held_out] += correct
                 totals["unknown", held_out] += counts.get("unknown", 0)
-            ari[held_out] = fold_ari(train, test, Path(scratch) / f"model-{held_out}-k4.onnx", args.backend)
+            ari[held_out] = fold_ari(
+                train, test, Path(scratch) / f"model-{held_out}-k4.onnx", args.backend
+            )
         ims_dir = args.ims or args.data.parent / "ims"
-        ims_rows = ims_false_alarms(ims_dir, Path(scratch), args.backend) if str(ims_dir) != "none" else []
+        ims_rows = (
+            ims_false_alarms(ims_dir, Path(scratch), args.backend) if str(ims_dir) != "none" else []
+        )
         foreign_rows = foreign_machines(recordings, args.data.parent, Path(scratch), args.backend)
     elapsed = time.monotonic() - started
 
@@ -93,7 +115,9 @@ def fold_ari(train, test, path: Path, backend: str) -> float:
     from edgemon.training.command import DATASET_SHAFT_RPM, train_preset
 
     n_labels = len({item.label for item in train})
-    train_preset(train, path, shaft_rpm=DATASET_SHAFT_RPM["cwru"], dataset="cwru", n_clusters=n_labels)
+    train_preset(
+        train, path, shaft_rpm=DATASET_SHAFT_RPM["cwru"], dataset="cwru", n_clusters=n_labels
+    )
     truth, clusters = [], []
     for item, sink in replay_fold(load_model(path, backend=backend), test):
         truth += [item.label] * len(sink.clusters)
@@ -101,7 +125,9 @@ def fold_ari(train, test, path: Path, backend: str) -> float:
     return float(adjusted_rand_score(truth, clusters))
 
 
-def foreign_machines(recordings, data_root: Path, scratch: Path, backend: str) -> list[tuple[str, int, int]]:
+def foreign_machines(
+    recordings, data_root: Path, scratch: Path, backend: str
+) -> list[tuple[str, int, int]]:
     """Train on all CWRU recordings; count the windows of other machines reported unknown.
 
     The other machines' channels have other names, so their windows are scored
@@ -141,7 +167,9 @@ def ims_false_alarms(folder: Path, scratch: Path, backend: str) -> list[tuple[st
     from edgemon.training.datasets import load_dataset
 
     if not folder.is_dir():
-        print(f"IMS recordings not found in {folder}; skipping the false-alarm check", file=sys.stderr)
+        print(
+            f"IMS recordings not found in {folder}; skipping the false-alarm check", file=sys.stderr
+        )
         return []
     channel_sets = [(f"ch{i}",) for i in range(1, 9)] + [DATASET_DEFAULTS["ims"][0]]
     rows = []
@@ -162,7 +190,9 @@ def ims_false_alarms(folder: Path, scratch: Path, backend: str) -> list[tuple[st
 class TestItem:
     """One replay input of a fold with its true condition."""
 
-    def __init__(self, path: Path, label: str, start: float = 0.0, duration: float | None = None) -> None:
+    def __init__(
+        self, path: Path, label: str, start: float = 0.0, duration: float | None = None
+    ) -> None:
         self.path, self.label, self.start, self.duration = path, label, start, duration
         part = "" if duration is None else f" [{start:.2f}-{start + duration:.2f} s]"
         self.name = path.name + part
@@ -179,7 +209,9 @@ def split_fold(recordings, held_out: int):
             for index, (first, last) in enumerate(parts):
                 if index == held_out:
                     rate = recording.sample_rate
-                    test.append(TestItem(item.path, item.label, first / rate, (last - first) / rate))
+                    test.append(
+                        TestItem(item.path, item.label, first / rate, (last - first) / rate)
+                    )
                 else:
                     piece = replace(recording, samples=recording.samples[first:last])
                     train.append(replace(item, recording=piece))
@@ -197,8 +229,14 @@ def replay_fold(model, test, channels=None):
     for item in test:
         sink = CountingSink()
         replay_files(
-            [ReplayInput(item.path, item.start, item.duration)], model, sink, threading.Event(),
-            device="accuracy", sensor="de", speed=0.0, channels=channels,
+            [ReplayInput(item.path, item.start, item.duration)],
+            model,
+            sink,
+            threading.Event(),
+            device="accuracy",
+            sensor="de",
+            speed=0.0,
+            channels=channels,
         )
         yield item, sink
 
@@ -228,29 +266,54 @@ def format_results(rows, totals, ari, ims_rows, foreign_rows, args, elapsed: flo
         "|---|---|---|---|---|---|---|",
     ]
     for load, name, label, windows, correct, unknown in rows:
-        lines.append(f"| {load} hp | {name} | {label} | {windows} | {correct} | {unknown} | {correct / windows:.1%} |")
+        lines.append(
+            f"| {load} hp | {name} | {label} | {windows} | {correct} | {unknown} "
+            f"| {correct / windows:.1%} |"
+        )
     lines += ["", "| held-out load | windows | state accuracy | unknown |", "|---|---|---|---|"]
     loads = sorted({row[0] for row in rows})
     for load in loads:
         windows = totals["windows", load]
         lines.append(
-            f"| {load} hp | {windows} | {totals['correct', load] / windows:.2%} | {totals['unknown', load] / windows:.2%} |"
+            f"| {load} hp | {windows} | {totals['correct', load] / windows:.2%} | "
+            f"{totals['unknown', load] / windows:.2%} |"
         )
     all_windows = sum(totals["windows", load] for load in loads)
     all_correct = sum(totals["correct", load] for load in loads)
-    lines += ["", f"All folds: {all_correct} of {all_windows} windows correct ({all_correct / all_windows:.2%})."]
+    lines += [
+        "",
+        f"All folds: {all_correct} of {all_windows} windows correct "
+        f"({all_correct / all_windows:.2%}).",
+    ]
     lines += ["", "| held-out load | adjusted Rand index, 4 clusters |", "|---|---|"]
     lines += [f"| {load} hp | {value:.3f} |" for load, value in sorted(ari.items())]
     if ims_rows:
-        lines += ["", "| IMS channels | later windows | unknown | false-alarm rate |", "|---|---|---|---|"]
-        lines += [f"| {name} | {windows} | {unknown} | {unknown / windows:.2%} |" for name, windows, unknown in ims_rows]
+        lines += [
+            "",
+            "| IMS channels | later windows | unknown | false-alarm rate |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {name} | {windows} | {unknown} | {unknown / windows:.2%} |"
+            for name, windows, unknown in ims_rows
+        ]
         all_windows = sum(row[1] for row in ims_rows[:-1])
         all_unknown = sum(row[2] for row in ims_rows[:-1])
-        lines += ["", f"IMS, one model per channel: {all_unknown} of {all_windows} later windows unknown "
-                  f"({all_unknown / all_windows:.2%})."]
+        lines += [
+            "",
+            f"IMS, one model per channel: {all_unknown} of {all_windows} later windows unknown "
+            f"({all_unknown / all_windows:.2%}).",
+        ]
     if foreign_rows:
-        lines += ["", "| other machine, scored by a model trained on all CWRU loads | windows | unknown |", "|---|---|---|"]
-        lines += [f"| {name} | {windows} | {unknown / windows:.1%} |" for name, windows, unknown in foreign_rows]
+        lines += [
+            "",
+            "| other machine, scored by a model trained on all CWRU loads | windows | unknown |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {name} | {windows} | {unknown / windows:.1%} |"
+            for name, windows, unknown in foreign_rows
+        ]
     lines += ["", f"Backend {args.backend}; {elapsed:.0f} s."]
     return lines
 

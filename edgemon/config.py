@@ -61,7 +61,8 @@ class DaemonConfig:
     device: str
     state_dir: Path
     sensors: tuple[SensorConfig, ...]
-    #: Broker settings (an ``edgemon.publish.settings.MqttSettings``); None logs states to the console only.
+    #: Broker settings (an ``edgemon.publish.settings.MqttSettings``), or None to print the
+    #: states to standard output.
     mqtt: Any = None
     log_level: str = "info"
     path: Path | None = field(default=None, compare=False)
@@ -112,7 +113,9 @@ def parse_config(
     device_table = _table(table, "device", errors, required=True)
     _check_keys(device_table, _DEVICE_KEYS, "[device]", errors)
     device = _name(device_table.get("id"), "[device] id", errors)
-    state_dir = _path(device_table.get("state_dir", "/var/lib/edgemon"), "[device] state_dir", base_dir, errors)
+    state_dir = _path(
+        device_table.get("state_dir", "/var/lib/edgemon"), "[device] state_dir", base_dir, errors
+    )
 
     sensors = _parse_sensors(table.get("sensors"), base_dir, errors)
 
@@ -145,7 +148,9 @@ def _parse_sensors(value: Any, base_dir: Path, errors: list[str]) -> tuple[Senso
     from edgemon.sources import check_source_options
 
     if value is None:
-        errors.append("missing [[sensors]]: configure at least one sensor with a source and a model")
+        errors.append(
+            "missing [[sensors]]: configure at least one sensor with a source and a model"
+        )
         return ()
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         errors.append("sensors must be an array of tables, written as [[sensors]]")
@@ -157,7 +162,9 @@ def _parse_sensors(value: Any, base_dir: Path, errors: list[str]) -> tuple[Senso
         _check_keys(item, _SENSOR_KEYS, where, errors)
         name = _name(item.get("name"), f"{where} name", errors)
         if name in seen:
-            errors.append(f"{where} name {name!r} is used by another sensor; sensor names must be unique")
+            errors.append(
+                f"{where} name {name!r} is used by another sensor; sensor names must be unique"
+            )
         seen.add(name)
         model = _path(item.get("model"), f"{where} model", base_dir, errors)
         if model is not None and not model.is_file():
@@ -171,9 +178,11 @@ def _parse_sensors(value: Any, base_dir: Path, errors: list[str]) -> tuple[Senso
             kind = source.get("kind", "")
             options = {key: val for key, val in source.items() if key != "kind"}
             if not kind:
-                errors.append(f"missing {where} source kind, for example kind = \"udp\"")
+                errors.append(f'missing {where} source kind, for example kind = "udp"')
             else:
-                errors.extend(f"{where}: {problem}" for problem in check_source_options(kind, options))
+                errors.extend(
+                    f"{where}: {problem}" for problem in check_source_options(kind, options)
+                )
 
         window = item.get("window")
         if window is not None:
@@ -182,7 +191,9 @@ def _parse_sensors(value: Any, base_dir: Path, errors: list[str]) -> tuple[Senso
         if hop is not None:
             hop = _integer(hop, f"{where} hop", errors, minimum=1)
         debounce = _integer(item.get("debounce", 1), f"{where} debounce", errors, minimum=1)
-        queue_blocks = _integer(item.get("queue_blocks", 64), f"{where} queue_blocks", errors, minimum=1)
+        queue_blocks = _integer(
+            item.get("queue_blocks", 64), f"{where} queue_blocks", errors, minimum=1
+        )
         backend = item.get("backend", "auto")
         if backend not in BACKENDS:
             errors.append(f"{where} backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -202,7 +213,9 @@ def _parse_sensors(value: Any, base_dir: Path, errors: list[str]) -> tuple[Senso
     return tuple(sensors)
 
 
-def _table(table: Mapping[str, Any], key: str, errors: list[str], *, required: bool = False) -> Mapping[str, Any]:
+def _table(
+    table: Mapping[str, Any], key: str, errors: list[str], *, required: bool = False
+) -> Mapping[str, Any]:
     value = table.get(key)
     if value is None:
         if required:
@@ -217,7 +230,9 @@ def _table(table: Mapping[str, Any], key: str, errors: list[str], *, required: b
 def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str, errors: list[str]) -> None:
     for key in table:
         if key not in allowed:
-            errors.append(f"unknown key {key!r} in {where}; valid keys: {', '.join(sorted(allowed))}")
+            errors.append(
+                f"unknown key {key!r} in {where}; valid keys: {', '.join(sorted(allowed))}"
+            )
 
 
 def _name(value: Any, where: str, errors: list[str]) -> str:
@@ -226,7 +241,8 @@ def _name(value: Any, where: str, errors: list[str]) -> str:
         return ""
     if not isinstance(value, str) or not NAME_PATTERN.match(value):
         errors.append(
-            f"{where} must be 1-64 lowercase letters, digits, '-' or '_' (it becomes an MQTT topic level), got {value!r}"
+            f"{where} must be 1-64 lowercase letters, digits, '-' or '_' (it becomes an MQTT "
+            f"topic level), got {value!r}"
         )
         return ""
     return value

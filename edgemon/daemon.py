@@ -22,7 +22,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -54,7 +54,9 @@ class StateSink(Protocol):
 
     def submit_states(self, events: Sequence[StateEvent]) -> list[int]: ...
 
-    def submit_features(self, sensor: str, ts: datetime, columns: Sequence[str], values: Sequence[float]) -> bool: ...
+    def submit_features(
+        self, sensor: str, ts: datetime, columns: Sequence[str], values: Sequence[float]
+    ) -> bool: ...
 
     def flush(self, timeout: float) -> bool: ...
 
@@ -150,7 +152,13 @@ class SensorRunner:
             self._put_end()
 
     def _reopen_after(self, exc: SourceError, delay: float) -> float:
-        logger.error("sensor %s: source %s failed: %s; reopening in %.1f s", self.name, self.source.name, exc, delay)
+        logger.error(
+            "sensor %s: source %s failed: %s; reopening in %.1f s",
+            self.name,
+            self.source.name,
+            exc,
+            delay,
+        )
         self._close_source()
         if self._stop.wait(delay * random.uniform(0.5, 1.0)):
             return delay
@@ -158,14 +166,18 @@ class SensorRunner:
             self.source.open()
             logger.info("sensor %s: source %s reopened", self.name, self.source.name)
         except SourceError as reopen_exc:
-            logger.error("sensor %s: reopening source %s failed: %s", self.name, self.source.name, reopen_exc)
+            logger.error(
+                "sensor %s: reopening source %s failed: %s", self.name, self.source.name, reopen_exc
+            )
         return min(delay * 2.0, REOPEN_DELAY_MAX)
 
     def _close_source(self) -> None:
         try:
             self.source.close()
         except OSError as exc:
-            logger.warning("sensor %s: closing source %s failed: %s", self.name, self.source.name, exc)
+            logger.warning(
+                "sensor %s: closing source %s failed: %s", self.name, self.source.name, exc
+            )
 
     def _enqueue(self, block: Block) -> None:
         if not self.source.live:
@@ -186,7 +198,8 @@ class SensorRunner:
             now = time.monotonic()
             if now - self._last_drop_warning >= DROP_WARNING_INTERVAL:
                 logger.warning(
-                    "sensor %s: processing is behind; dropped %d samples (%d in total) because the block queue is full",
+                    "sensor %s: processing is behind; dropped %d samples (%d in total) because "
+                    "the block queue is full",
                     self.name,
                     self._dropped_since_warning,
                     self.dropped_samples,
@@ -201,7 +214,9 @@ class SensorRunner:
                 self._queue.put(_END, timeout=POLL_INTERVAL)
                 return
             except queue.Full:
-                if not any(t.is_alive() for t in self._threads if t is not threading.current_thread()):
+                if not any(
+                    t.is_alive() for t in self._threads if t is not threading.current_thread()
+                ):
                     return
 
     def _process_loop(self) -> None:
@@ -240,7 +255,9 @@ class SensorRunner:
         latest = self.pipeline.take_latest_features()
         if latest is not None:
             ts, values = latest
-            self._sink.submit_features(self.name, ts, self.pipeline.extractor.columns, values.tolist())
+            self._sink.submit_features(
+                self.name, ts, self.pipeline.extractor.columns, values.tolist()
+            )
 
     def _process_waiting(self, item: Any, events: list[StateEvent]) -> bool:
         """Process ``item`` and the blocks queued behind it, at most a queue's worth.
@@ -340,7 +357,9 @@ class Daemon:
         self._check_drops()
         failed = [runner.name for runner in self.runners if runner.error is not None]
         if failed:
-            logger.error("device %s: stopped after a failure in sensor(s) %s", self.device, ", ".join(failed))
+            logger.error(
+                "device %s: stopped after a failure in sensor(s) %s", self.device, ", ".join(failed)
+            )
             return 1
         logger.info("device %s: stopped", self.device)
         return 0
@@ -363,7 +382,8 @@ class Daemon:
         dropped = self.health_counters()["samples_dropped"]
         if dropped > self._reported_drops:
             logger.warning(
-                "device %s: %d samples dropped since the last report (%d in total); see the health message per sensor",
+                "device %s: %d samples dropped since the last report (%d in total); see the "
+                "health message per sensor",
                 self.device,
                 dropped - self._reported_drops,
                 dropped,

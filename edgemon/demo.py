@@ -20,7 +20,14 @@ from typing import TextIO
 from edgemon.data import CWRU_EXCERPT
 from edgemon.replay import ReplayInput, replay_files
 
-__all__ = ["DEMO_DEVICE", "DEMO_SENSOR", "TRAIN_SHARE", "demo_split", "run_demo", "train_demo_model"]
+__all__ = [
+    "DEMO_DEVICE",
+    "DEMO_SENSOR",
+    "TRAIN_SHARE",
+    "demo_split",
+    "run_demo",
+    "train_demo_model",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +67,9 @@ def demo_split(folder: Path = CWRU_EXCERPT, sample_rate: float = 12000.0):
     return train, held_out
 
 
-def run_demo(mqtt_url: str, *, out: Path, speed: float, stop: threading.Event, stdout: TextIO | None = None) -> int:
+def run_demo(
+    mqtt_url: str, *, out: Path, speed: float, stop: threading.Event, stdout: TextIO | None = None
+) -> int:
     """Run the demo; return the exit status.
 
     Parameters
@@ -82,7 +91,10 @@ def run_demo(mqtt_url: str, *, out: Path, speed: float, stop: threading.Event, s
     stdout = stdout if stdout is not None else sys.stdout
     out.mkdir(parents=True, exist_ok=True)
     say = _printer(stdout)
-    say("edgemon demo: bearing-fault monitoring on the bundled CWRU excerpt (Case Western Reserve University Bearing Data Center)")
+    say(
+        "edgemon demo: bearing-fault monitoring on the bundled CWRU excerpt (Case Western Reserve "
+        "University Bearing Data Center)"
+    )
 
     say("step 1/3: train on the 0 hp records and 60 % of the normal baseline")
     train, held_out = demo_split()
@@ -90,28 +102,43 @@ def run_demo(mqtt_url: str, *, out: Path, speed: float, stop: threading.Event, s
     metadata = train_demo_model(train, model_path, progress=True)
     stdout.write(
         f"  model {metadata.model_id}: {metadata.algorithm}, {metadata.n_clusters} clusters, "
-        f"{len(metadata.columns)} features, {metadata.training.n_windows} training windows -> {model_path}\n"
+        f"{len(metadata.columns)} features, {metadata.training.n_windows} training windows "
+        f"-> {model_path}\n"
     )
     model = load_model(model_path)
 
     settings = MqttSettings.from_url(mqtt_url)
-    say(f"step 2/3: replay {len(held_out)} held-out recordings through the pipeline at {_speed_text(speed)}")
+    say(
+        f"step 2/3: replay {len(held_out)} held-out recordings through the pipeline at "
+        f"{_speed_text(speed)}"
+    )
     watch_stop = threading.Event()
     watcher = None
     if broker_reachable(settings.url):
         sink, watcher = _publish_and_watch(settings, model, out / "state", watch_stop, stdout)
-        say(f"publishing to {settings.url}; the lines below are what a subscriber receives on {settings.topic_prefix}/{DEMO_DEVICE}/#")
+        say(
+            f"publishing to {settings.url}; the lines below are what a subscriber receives on "
+            f"{settings.topic_prefix}/{DEMO_DEVICE}/#"
+        )
     else:
         from edgemon.publish.console import ConsoleSink
 
-        say(f"no broker reachable at {settings.url}: states go to the console only (install and start mosquitto to see them published)")
+        say(
+            f"no broker reachable at {settings.url}: states go to the console only (install and "
+            "start mosquitto to see them published)"
+        )
         sink = ConsoleSink(out=stdout)
     sink.start()
     try:
-        results = replay_files(held_out, model, sink, stop, device=DEMO_DEVICE, sensor=DEMO_SENSOR, speed=speed)
+        results = replay_files(
+            held_out, model, sink, stop, device=DEMO_DEVICE, sensor=DEMO_SENSOR, speed=speed
+        )
     finally:
         if not sink.flush(10.0):
-            logger.warning("the broker did not acknowledge every state within 10 s; they stay in %s", out / "state")
+            logger.warning(
+                "the broker did not acknowledge every state within 10 s; they stay in %s",
+                out / "state",
+            )
         sink.stop(10.0)
         if watcher is not None:
             # Let the last acknowledged messages reach the subscriber before it disconnects.
@@ -122,36 +149,54 @@ def run_demo(mqtt_url: str, *, out: Path, speed: float, stop: threading.Event, s
     say("step 3/3: summary (each file's true condition comes from its CWRU name)")
     print_replay_summary(results, model, stdout)
     say(f"model: {model_path} (edgemon inspect {model_path})")
-    say("next: 'edgemon watch' in another terminal, 'edgemon replay --help', 'edgemon train --help'")
+    say(
+        "next: 'edgemon watch' in another terminal, 'edgemon replay --help', 'edgemon train --help'"
+    )
     return 130 if stop.is_set() else 0
 
 
 def train_demo_model(train, path: Path, *, progress: bool = False):
-    """Train a model with the defaults of ``edgemon train`` and export it to ``path``; return its metadata."""
+    """Train with the defaults of ``edgemon train`` and export to ``path``; return the metadata."""
     from edgemon.training.command import DATASET_SHAFT_RPM, train_preset
 
-    _, metadata = train_preset(train, path, shaft_rpm=DATASET_SHAFT_RPM["cwru"], dataset="cwru", progress=progress)
+    _, metadata = train_preset(
+        train, path, shaft_rpm=DATASET_SHAFT_RPM["cwru"], dataset="cwru", progress=progress
+    )
     return metadata
 
 
-def _publish_and_watch(settings, model, state_dir: Path, watch_stop: threading.Event, stdout: TextIO):
+def _publish_and_watch(
+    settings, model, state_dir: Path, watch_stop: threading.Event, stdout: TextIO
+):
     from edgemon.publish.client import MqttPublisher
     from edgemon.publish.watch import run_watch
 
     ready = threading.Event()
     watcher = threading.Thread(
         target=run_watch,
-        kwargs={"settings": settings, "device": DEMO_DEVICE, "out": stdout, "stop": watch_stop, "ready": ready},
+        kwargs={
+            "settings": settings,
+            "device": DEMO_DEVICE,
+            "out": stdout,
+            "stop": watch_stop,
+            "ready": ready,
+        },
         name="demo-watch",
         daemon=True,
     )
     watcher.start()
     if not ready.wait(SUBSCRIBE_TIMEOUT):
-        logger.warning("the demo's subscriber was not ready within %.0f s; early states may not be shown", SUBSCRIBE_TIMEOUT)
+        logger.warning(
+            "the demo's subscriber was not ready within %.0f s; early states may not be shown",
+            SUBSCRIBE_TIMEOUT,
+        )
     states = tuple(sorted(set(model.metadata.states) | {"unknown", "invalid"}))
     publisher = MqttPublisher(
-        settings, DEMO_DEVICE, state_dir=state_dir,
-        sensors={DEMO_SENSOR: states}, model_ids={DEMO_SENSOR: model.metadata.model_id},
+        settings,
+        DEMO_DEVICE,
+        state_dir=state_dir,
+        sensors={DEMO_SENSOR: states},
+        model_ids={DEMO_SENSOR: model.metadata.model_id},
     )
     return publisher, watcher
 

@@ -38,7 +38,7 @@ class SourceError(EdgemonError):
 
 
 class ModelError(EdgemonError):
-    """A model file that is invalid, does not match the configured source, or failed its export check."""
+    """A model file that is invalid, does not match its source, or failed its export check."""
 
 
 class PublishError(EdgemonError):

@@ -31,7 +31,9 @@ class WindowFlag(enum.IntFlag):
 
 
 #: Flags that make a window unfit for classification: its state is reported as ``invalid``.
-UNCLASSIFIABLE = WindowFlag.SATURATED | WindowFlag.CONSTANT | WindowFlag.NONFINITE | WindowFlag.BUS_ERROR
+UNCLASSIFIABLE = (
+    WindowFlag.SATURATED | WindowFlag.CONSTANT | WindowFlag.NONFINITE | WindowFlag.BUS_ERROR
+)
 
 
 def flag_names(bits: int | np.integer) -> list[str]:

@@ -78,7 +78,12 @@ class SensorPipeline:
         debounce: int = 1,
     ) -> None:
         meta = model.metadata
-        model.check_compatible(sample_rate=source.sample_rate, channels=source.channels, window=meta.window, source=source.name)
+        model.check_compatible(
+            sample_rate=source.sample_rate,
+            channels=source.channels,
+            window=meta.window,
+            source=source.name,
+        )
         self.device = device
         self.sensor = sensor
         self.model = model
@@ -109,8 +114,15 @@ class SensorPipeline:
         # the ring buffer never overwrites samples this pipeline has not seen.
         step = self._chunk
         for offset in range(0, len(block.samples), step):
-            part = block if len(block.samples) <= step else Block(
-                block.samples[offset : offset + step], block.first_index + offset, block.received, block.flags
+            part = (
+                block
+                if len(block.samples) <= step
+                else Block(
+                    block.samples[offset : offset + step],
+                    block.first_index + offset,
+                    block.received,
+                    block.flags,
+                )
             )
             self.buffer.push(part)
             batch = self.buffer.pop_windows()
@@ -136,8 +148,12 @@ class SensorPipeline:
         seconds = last_index / self.sample_rate + age
         self._epoch = datetime.now(UTC) - timedelta(seconds=seconds)
 
-    def _classify(self, samples: np.ndarray, starts: np.ndarray, flags: np.ndarray) -> list[StateEvent]:
-        features, sample_flags = self.extractor.transform_with_flags(samples, full_scale=self.full_scale)
+    def _classify(
+        self, samples: np.ndarray, starts: np.ndarray, flags: np.ndarray
+    ) -> list[StateEvent]:
+        features, sample_flags = self.extractor.transform_with_flags(
+            samples, full_scale=self.full_scale
+        )
         flags = flags | sample_flags
         clusters = np.full(len(starts), -1, dtype=np.int64)
         scores = np.full(len(starts), np.nan)
@@ -148,7 +164,10 @@ class SensorPipeline:
         if usable.any():
             newest = int(np.flatnonzero(usable)[-1])
             end_seconds = (int(starts[newest]) + self.window - 1) / self.sample_rate
-            self._latest_features = (self._epoch + timedelta(seconds=end_seconds), features[newest].copy())
+            self._latest_features = (
+                self._epoch + timedelta(seconds=end_seconds),
+                features[newest].copy(),
+            )
 
         events = []
         meta = self.model.metadata
@@ -180,4 +199,3 @@ class SensorPipeline:
             stats.windows_flagged += 1
             for name in names:
                 stats.flags[name] = stats.flags.get(name, 0) + 1
-

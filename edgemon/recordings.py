@@ -245,7 +245,11 @@ def read_recording(
     _check_finite(recording)
     logger.debug(
         "read %s: %s format, %d samples x %s at %g Hz",
-        path, kind, recording.n_samples, ",".join(recording.channels), recording.sample_rate,
+        path,
+        kind,
+        recording.n_samples,
+        ",".join(recording.channels),
+        recording.sample_rate,
     )
     return recording
 
@@ -291,8 +295,13 @@ def resample(recording: Recording, sample_rate: float) -> Recording:
         logger.warning(
             "resampling %s from %r Hz to %r Hz needs factors above %d; using %d/%d, "
             "which gives %r Hz",
-            recording.name, recording.sample_rate, sample_rate, _MAX_RESAMPLE_FACTOR,
-            ratio.numerator, ratio.denominator, reached,
+            recording.name,
+            recording.sample_rate,
+            sample_rate,
+            _MAX_RESAMPLE_FACTOR,
+            ratio.numerator,
+            ratio.denominator,
+            reached,
         )
         sample_rate = reached
 
@@ -304,6 +313,7 @@ def resample(recording: Recording, sample_rate: float) -> Recording:
 
 
 # Format detection ------------------------------------------------------------------------------
+
 
 def _detect_format(path: Path, data: bytes) -> str:
     if data.startswith(b"MATLAB 5.0 MAT-file"):
@@ -379,8 +389,15 @@ def _mat_errors() -> tuple[type[Exception], ...]:
     from scipy.io.matlab import MatReadError
 
     # What scipy.io raises on truncated, corrupt or unsupported MATLAB files.
-    return (MatReadError, ValueError, TypeError, IndexError, OSError, NotImplementedError,
-            zlib.error)
+    return (
+        MatReadError,
+        ValueError,
+        TypeError,
+        IndexError,
+        OSError,
+        NotImplementedError,
+        zlib.error,
+    )
 
 
 def _mat_variable_names(path: Path, data: bytes) -> list[str]:
@@ -531,7 +548,7 @@ def _read_csv(path: Path, data: bytes, sample_rate: float | None) -> tuple[Signa
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise RecordingError(f"{path.name} line {header_line}: channel {repeated[0]!r} repeated")
-    data_lines = lines[row + 1:]
+    data_lines = lines[row + 1 :]
     if not any(line.strip() and not line.lstrip().startswith("#") for line in data_lines):
         raise RecordingError(f"{path.name} contains no samples after its header")
     try:
@@ -628,6 +645,7 @@ _READERS = {
 
 
 # Checks ----------------------------------------------------------------------------------------
+
 
 def _check_stated_rate(path: Path, stated: float, source: str, given: float | None) -> float:
     if given is not None and float(given) != stated:

@@ -52,10 +52,15 @@ def prepare_sensors(config: DaemonConfig) -> list[PreparedSensor]:
     for sensor in config.sensors:
         try:
             model = load_model(sensor.model, backend=sensor.backend)
-            source = make_source(sensor.source_kind, sensor.source_options, name=f"{sensor.name} ({sensor.source_kind})")
+            source = make_source(
+                sensor.source_kind,
+                sensor.source_options,
+                name=f"{sensor.name} ({sensor.source_kind})",
+            )
             if sensor.window is not None and sensor.window != model.metadata.window:
                 raise ModelError(
-                    f"sensor {sensor.name}: window = {sensor.window} but model {model.metadata.model_id} "
+                    f"sensor {sensor.name}: window = {sensor.window} but model "
+                    f"{model.metadata.model_id} "
                     f"was trained on windows of {model.metadata.window} samples; "
                     f"remove the window setting or set it to {model.metadata.window}"
                 )
@@ -75,10 +80,13 @@ def check_service(config: DaemonConfig) -> list[str]:
         lines.append(
             f"sensor {item.config.name}: {item.config.source_kind} source, model {meta.model_id} "
             f"({meta.algorithm}, {meta.n_clusters} clusters, {meta.sample_rate:g} Hz, "
-            f"window {meta.window}, states {', '.join(sorted(set(meta.states)))}) via {item.model.backend}"
+            f"window {meta.window}, states {', '.join(sorted(set(meta.states)))}) via "
+            f"{item.model.backend}"
         )
     target = str(config.mqtt.url) if config.mqtt is not None else "the console (no [mqtt] table)"
-    lines.append(f"device {config.device}: states go to {target}; state directory {config.state_dir}")
+    lines.append(
+        f"device {config.device}: states go to {target}; state directory {config.state_dir}"
+    )
     return lines
 
 
@@ -106,13 +114,19 @@ def run_service(config: DaemonConfig, stop: threading.Event) -> int:
                 hop=item.config.hop,
                 debounce=item.config.debounce,
             )
-            runners.append(SensorRunner(item.source, pipeline, sink, stop, queue_blocks=item.config.queue_blocks))
+            runners.append(
+                SensorRunner(
+                    item.source, pipeline, sink, stop, queue_blocks=item.config.queue_blocks
+                )
+            )
     except EdgemonError:
         for item in opened:
             item.source.close()
         raise
 
-    health_interval = config.mqtt.health_interval if config.mqtt is not None else CONSOLE_HEALTH_INTERVAL
+    health_interval = (
+        config.mqtt.health_interval if config.mqtt is not None else CONSOLE_HEALTH_INTERVAL
+    )
     daemon = Daemon(config.device, runners, stop, health_interval=health_interval)
     sink.start()
     try:
@@ -120,7 +134,8 @@ def run_service(config: DaemonConfig, stop: threading.Event) -> int:
     finally:
         if not sink.flush(FLUSH_TIMEOUT):
             logger.warning(
-                "device %s: some states were not acknowledged within %.0f s; they stay in the outbox and go out after the next start",
+                "device %s: some states were not acknowledged within %.0f s; they stay in the "
+                "outbox and go out after the next start",
                 config.device,
                 FLUSH_TIMEOUT,
             )
@@ -143,7 +158,12 @@ def _make_sink(
         config.mqtt,
         config.device,
         state_dir=config.state_dir,
-        sensors={item.config.name: tuple(sorted(set(item.model.metadata.states) | {"unknown", "invalid"})) for item in prepared},
+        sensors={
+            item.config.name: tuple(
+                sorted(set(item.model.metadata.states) | {"unknown", "invalid"})
+            )
+            for item in prepared
+        },
         model_ids={item.config.name: item.model.metadata.model_id for item in prepared},
         health=health,
     )

@@ -107,7 +107,9 @@ class StateLogic:
             state ``invalid``; their score is kept where it is finite.
         """
         results = []
-        for cluster, score, bits in zip(clusters.tolist(), scores.tolist(), flags.tolist(), strict=True):
+        for cluster, score, bits in zip(
+            clusters.tolist(), scores.tolist(), flags.tolist(), strict=True
+        ):
             names = tuple(flag_names(bits))
             finite_score = score if math.isfinite(score) else None
             if bits & UNCLASSIFIABLE or finite_score is None:

@@ -1,4 +1,4 @@
-"""Text summaries of replays: states per file and, where a file name states its condition, accuracy."""
+"""Text summaries of replays: states per file, and accuracy where the file name gives it."""
 
 from __future__ import annotations
 
@@ -22,7 +22,10 @@ def format_replay_summary(results: Sequence[FileResult], model: Model) -> list[s
     lines = []
     total_windows = total_correct = total_labelled = 0
     for result in results:
-        states = ", ".join(f"{state} {count}" for state, count in sorted(result.states.items(), key=lambda item: -item[1]))
+        states = ", ".join(
+            f"{state} {count}"
+            for state, count in sorted(result.states.items(), key=lambda item: -item[1])
+        )
         speed = result.duration / result.elapsed if result.elapsed > 0 else float("inf")
         line = (
             f"{result.path.name}: {result.windows} windows in {result.elapsed:.2f} s "

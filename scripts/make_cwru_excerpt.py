@@ -41,20 +41,31 @@ FAULT_SAMPLE_RATE = 12_000
 
 # name: (source sha256, samples kept per channel, or None for the whole record)
 SELECTION = {
-    "normal_0_97.mat": (
-        "16bf48babcf1c7ac224bc1a81cd9eafdb27e42d5cf559761907e067e8eeadf3c", None),
+    "normal_0_97.mat": ("16bf48babcf1c7ac224bc1a81cd9eafdb27e42d5cf559761907e067e8eeadf3c", None),
     "12k_Drive_End_IR007_0_105.mat": (
-        "f80b0ea04fd06b372a0eaec7c056543ea37e4bb4727a5b173d2a5bacd2aa9cab", 60_000),
+        "f80b0ea04fd06b372a0eaec7c056543ea37e4bb4727a5b173d2a5bacd2aa9cab",
+        60_000,
+    ),
     "12k_Drive_End_IR007_1_106.mat": (
-        "e5cec7cdd138e6cd1deb9ed8634e5aaa9bc1bd7094ddc075bff606580eb6e883", 60_000),
+        "e5cec7cdd138e6cd1deb9ed8634e5aaa9bc1bd7094ddc075bff606580eb6e883",
+        60_000,
+    ),
     "12k_Drive_End_B007_0_118.mat": (
-        "b00628f8dd8d1d930af77fa465d1e5cdb385fe259489053f91f3680bda7f640e", 60_000),
+        "b00628f8dd8d1d930af77fa465d1e5cdb385fe259489053f91f3680bda7f640e",
+        60_000,
+    ),
     "12k_Drive_End_B007_1_119.mat": (
-        "bc72d9df7668219e004a0f711232b23ec0aed393eb9bd8f9f5483426f6b51330", 60_000),
+        "bc72d9df7668219e004a0f711232b23ec0aed393eb9bd8f9f5483426f6b51330",
+        60_000,
+    ),
     "12k_Drive_End_OR007@6_0_130.mat": (
-        "35a095307d0971477049b343a1b5981dde465a58fb7f233ad89b035068c1717d", 60_000),
+        "35a095307d0971477049b343a1b5981dde465a58fb7f233ad89b035068c1717d",
+        60_000,
+    ),
     "12k_Drive_End_OR007@6_1_131.mat": (
-        "7883f7b83beadc54b2f301767f9145ce07055707182fb0278fdf0a6bb53ce3cb", 60_000),
+        "7883f7b83beadc54b2f301767f9145ce07055707182fb0278fdf0a6bb53ce3cb",
+        60_000,
+    ),
 }
 KEPT_VARIABLE = re.compile(r"X\d+_(DE|FE)_time|X\d+RPM")
 HEADER_BYTES = 116  # text part of the 128-byte MAT 5 header
@@ -149,11 +160,15 @@ Total: {total:,} bytes in {len(rows)} files.
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--source", type=Path, default=REPOSITORY.parent / "shared" / "data" / "cwru",
+        "--source",
+        type=Path,
+        default=REPOSITORY.parent / "shared" / "data" / "cwru",
         help="folder of the full CWRU recordings (default: ../shared/data/cwru)",
     )
     parser.add_argument(
-        "--output", type=Path, default=REPOSITORY / "edgemon" / "data" / "cwru",
+        "--output",
+        type=Path,
+        default=REPOSITORY / "edgemon" / "data" / "cwru",
         help="folder to write the excerpt to (default: edgemon/data/cwru)",
     )
     args = parser.parse_args(argv)

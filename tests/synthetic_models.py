@@ -79,7 +79,9 @@ def trained_model(
     )
 
 
-def exported_model(tmp_path: Path, algorithm: str = "kmeans", **options) -> tuple[Path, TrainedModel]:
+def exported_model(
+    tmp_path: Path, algorithm: str = "kmeans", **options
+) -> tuple[Path, TrainedModel]:
     """Train on synthetic blobs and export; return the file and the trained model."""
     trained = trained_model(algorithm, **options)
     path = tmp_path / f"{algorithm}.onnx"

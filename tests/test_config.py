@@ -69,9 +69,18 @@ def test_config_without_mqtt_uses_console(model_file, tmp_path):
         (lambda t: t["sensors"][0]["source"].update(kind="serial"), "serial"),
         (lambda t: t["sensors"][0]["source"].update(port="x"), "port"),
         (lambda t: t["sensors"][0].update(hop=0), "hop must be an integer >= 1, got 0"),
-        (lambda t: t["sensors"][0].update(debounce=True), "debounce must be an integer >= 1, got True"),
-        (lambda t: t["sensors"][0].update(backend="gpu"), "backend must be one of auto, onnxruntime, numpy"),
-        (lambda t: t["sensors"].append(dict(t["sensors"][0])), "name 'de' is used by another sensor"),
+        (
+            lambda t: t["sensors"][0].update(debounce=True),
+            "debounce must be an integer >= 1, got True",
+        ),
+        (
+            lambda t: t["sensors"][0].update(backend="gpu"),
+            "backend must be one of auto, onnxruntime, numpy",
+        ),
+        (
+            lambda t: t["sensors"].append(dict(t["sensors"][0])),
+            "name 'de' is used by another sensor",
+        ),
         (lambda t: t["mqtt"].update(url="http://x"), "mqtt.url"),
         (lambda t: t.update(logging={"level": "loud"}), "[logging] level must be one of"),
     ],

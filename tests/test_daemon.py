@@ -75,7 +75,7 @@ def expected_windows(n_samples: int, model) -> int:
 def test_finite_source_waits_instead_of_dropping(model, blocks):
     source = ScriptedSource(blocks)
     sink = RecordingSink(delay=0.002)
-    daemon, runner, thread, result, _ = run_daemon(model, source, sink, queue_blocks=2)
+    _daemon, runner, thread, result, _ = run_daemon(model, source, sink, queue_blocks=2)
     thread.join(60)
     assert result == [0]
     assert runner.dropped_samples == 0
@@ -103,7 +103,7 @@ def test_live_source_drops_and_reports(model, blocks, caplog):
 def test_runner_offers_newest_features(model, blocks):
     source = ScriptedSource(blocks)
     sink = RecordingSink()
-    daemon, runner, thread, result, _ = run_daemon(model, source, sink)
+    _daemon, _runner, thread, result, _ = run_daemon(model, source, sink)
     thread.join(60)
     assert result == [0]
     assert sink.features
@@ -117,7 +117,7 @@ def test_runner_offers_newest_features(model, blocks):
 def test_health_counts_flags_and_sensors(model, blocks):
     source = ScriptedSource([np.zeros(4096), *blocks[:8]])
     sink = RecordingSink()
-    daemon, runner, thread, result, _ = run_daemon(model, source, sink)
+    daemon, _runner, thread, _result, _ = run_daemon(model, source, sink)
     thread.join(60)
     counters = daemon.health_counters()
     assert counters["windows_processed"] == len(sink.events)
@@ -130,7 +130,7 @@ def test_health_counts_flags_and_sensors(model, blocks):
 def test_stop_processes_blocks_already_read(model, blocks):
     source = ScriptedSource(blocks, live=True)
     sink = RecordingSink()
-    daemon, runner, thread, result, stop = run_daemon(model, source, sink)
+    _daemon, _runner, thread, result, stop = run_daemon(model, source, sink)
     assert source.exhausted.wait(30)
     stop.set()
     thread.join(60)
@@ -141,7 +141,7 @@ def test_stop_processes_blocks_already_read(model, blocks):
 def test_sink_failure_stops_daemon(model, blocks, caplog):
     caplog.set_level(logging.ERROR)
     source = ScriptedSource(blocks)
-    daemon, runner, thread, result, stop = run_daemon(model, source, RecordingSink(fail_after=3))
+    _daemon, runner, thread, result, stop = run_daemon(model, source, RecordingSink(fail_after=3))
     thread.join(60)
     assert result == [1]
     assert stop.is_set()
@@ -153,7 +153,7 @@ def test_live_source_reopened_after_error(model, blocks, caplog):
     caplog.set_level(logging.INFO, logger="edgemon.daemon")
     source = FailingOnce(blocks[:4])
     sink = RecordingSink()
-    daemon, runner, thread, result, stop = run_daemon(model, source, sink)
+    _daemon, _runner, thread, result, stop = run_daemon(model, source, sink)
     assert source.exhausted.wait(30)
     stop.set()
     thread.join(60)
@@ -191,7 +191,7 @@ def test_daemon_feeds_watchdog(model, blocks, notify_socket, monkeypatch):
     monkeypatch.setenv("WATCHDOG_USEC", "200000")
     monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
     source = ScriptedSource(blocks, live=True)
-    daemon, runner, thread, result, stop = run_daemon(model, source, RecordingSink())
+    _daemon, _runner, thread, _result, stop = run_daemon(model, source, RecordingSink())
     messages = []
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and messages.count(b"WATCHDOG=1") < 2:

@@ -32,12 +32,16 @@ def _by_name(items: list[LabelledRecording]) -> dict[str, LabelledRecording]:
 
 # CWRU -------------------------------------------------------------------------------------------
 
+
 @pytest.mark.shared_data
 def test_cwru_labels_and_attrs(cwru_dir: Path) -> None:
     items = load_dataset("cwru", cwru_dir, channels="DE")
     assert len(items) == 28
     assert Counter(item.label for item in items) == {
-        "normal": 1, "inner_race": 9, "ball": 9, "outer_race": 9,
+        "normal": 1,
+        "inner_race": 9,
+        "ball": 9,
+        "outer_race": 9,
     }
     by_name = _by_name(items)
 
@@ -99,18 +103,25 @@ def test_cwru_unlabelled_file(tmp_path: Path) -> None:
 
 def test_cwru_record_mismatch(tmp_path: Path) -> None:
     scipy.io.savemat(tmp_path / "12k_Drive_End_IR007_0_105.mat", {"X106_DE_time": np.ones((4, 1))})
-    with pytest.raises(RecordingError, match=r"the name gives record 105 but the file contains "
-                                             r"record 106"):
+    with pytest.raises(
+        RecordingError,
+        match=r"the name gives record 105 but the file contains "
+        r"record 106",
+    ):
         load_dataset("cwru", tmp_path, channels="DE")
 
 
 def test_cwru_missing_channel() -> None:
-    with pytest.raises(RecordingError, match=r"channel 'BA' not found in "
-                                             r"12k_Drive_End_B007_0_118\.mat; available: DE, FE"):
+    with pytest.raises(
+        RecordingError,
+        match=r"channel 'BA' not found in "
+        r"12k_Drive_End_B007_0_118\.mat; available: DE, FE",
+    ):
         load_dataset("cwru", CWRU_EXCERPT, channels=("DE", "BA"))
 
 
 # The bundled excerpt ----------------------------------------------------------------------------
+
 
 def test_excerpt_loads_at_12k() -> None:
     items = load_dataset("cwru", CWRU_EXCERPT, channels=("DE", "FE"), sample_rate=12000)
@@ -143,8 +154,11 @@ def test_excerpt_size_limit() -> None:
 def test_excerpt_readme_checksums() -> None:
     readme = (CWRU_EXCERPT / "README.md").read_text(encoding="utf-8")
     assert "Case Western Reserve University Bearing Data Center" in readme
-    listed = dict(re.findall(r"^\| (\S+\.mat) \|.*`[0-9a-f]{64}` \| `([0-9a-f]{64})` \|$", readme,
-                             flags=re.MULTILINE))
+    listed = dict(
+        re.findall(
+            r"^\| (\S+\.mat) \|.*`[0-9a-f]{64}` \| `([0-9a-f]{64})` \|$", readme, flags=re.MULTILINE
+        )
+    )
     assert sorted(listed) == sorted(EXCERPT_FILES)
     for name, sha in listed.items():
         assert hashlib.sha256((CWRU_EXCERPT / name).read_bytes()).hexdigest() == sha, name
@@ -168,14 +182,20 @@ def test_excerpt_equals_source(cwru_dir: Path) -> None:
 @pytest.mark.shared_data
 def test_excerpt_readme_source_checksums(cwru_dir: Path) -> None:
     readme = (CWRU_EXCERPT / "README.md").read_text(encoding="utf-8")
-    listed = dict(re.findall(r"^\| (\S+\.mat) \|.*\| `([0-9a-f]{64})` \| `[0-9a-f]{64}` \|$",
-                             readme, flags=re.MULTILINE))
+    listed = dict(
+        re.findall(
+            r"^\| (\S+\.mat) \|.*\| `([0-9a-f]{64})` \| `[0-9a-f]{64}` \|$",
+            readme,
+            flags=re.MULTILINE,
+        )
+    )
     assert sorted(listed) == sorted(EXCERPT_FILES)
     for name, sha in listed.items():
         assert hashlib.sha256((cwru_dir / name).read_bytes()).hexdigest() == sha, name
 
 
 # MFPT and IMS -----------------------------------------------------------------------------------
+
 
 @pytest.mark.shared_data
 def test_mfpt_labels_and_loads(shared_data: Path) -> None:
@@ -192,16 +212,21 @@ def test_mfpt_labels_and_loads(shared_data: Path) -> None:
 
 @pytest.mark.shared_data
 def test_mfpt_load_filter(shared_data: Path) -> None:
-    items = load_dataset("mfpt", shared_data / "mfpt", channels="gs", loads=[50, 300],
-                         sample_rate=12000)
+    items = load_dataset(
+        "mfpt", shared_data / "mfpt", channels="gs", loads=[50, 300], sample_rate=12000
+    )
     assert Counter(item.label for item in items) == {"inner_race": 2, "outer_race": 2}
     assert {item.attrs["load_lbs"] for item in items} == {50.0, 300.0}
     assert {item.recording.n_samples for item in items} == {36000}
 
 
 def test_mfpt_baseline_labelled_normal(tmp_path: Path) -> None:
-    bearing = {"gs": np.ones((6, 1)), "sr": np.array([[97656]], dtype=np.uint32),
-               "rate": np.array([[25]], dtype=np.uint8), "load": "270"}
+    bearing = {
+        "gs": np.ones((6, 1)),
+        "sr": np.array([[97656]], dtype=np.uint32),
+        "rate": np.array([[25]], dtype=np.uint8),
+        "load": "270",
+    }
     scipy.io.savemat(tmp_path / "baseline_1.mat", {"bearing": bearing})
     (item,) = load_dataset("mfpt", tmp_path, channels="gs")
     assert item.label == "normal"
@@ -222,6 +247,7 @@ def test_ims_order_and_timestamps(shared_data: Path) -> None:
 
 
 # Manifests --------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def manifest_dir(tmp_path: Path) -> Path:
@@ -341,6 +367,7 @@ def test_manifest_invalid(tmp_path: Path, name: str, text: str, message: str) ->
 
 
 # Arguments --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("kind", "options", "message"),

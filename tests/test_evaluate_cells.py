@@ -162,7 +162,10 @@ def test_balance_gives_small_label_cluster():
     test_labels = np.array(["fault"] * 50 + ["normal"] * 10)
     cell = {"algorithm": "kmeans", "k": 2, "pca": None, "seed": 0}
     plain, balanced = run_cells(train, labels, test, test_labels, [cell, {**cell, "balance": True}])
-    assert "normal" in fit_predict(
-        train, labels, test, algorithm="kmeans", k=2, pca=None, seed=0, balance=True
-    ).majority.values()
+    assert (
+        "normal"
+        in fit_predict(
+            train, labels, test, algorithm="kmeans", k=2, pca=None, seed=0, balance=True
+        ).majority.values()
+    )
     assert balanced["accuracy_majority"] > plain["accuracy_majority"]

@@ -7,6 +7,7 @@ recordings shipped with the package.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -14,7 +15,6 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -52,7 +52,9 @@ def test_replay_to_broker_publishes_every_window(broker, excerpt_model, tmp_path
     )
     publisher.start()
     try:
-        results = replay_files(held_out, model, publisher, threading.Event(), device="rig1", sensor="de")
+        results = replay_files(
+            held_out, model, publisher, threading.Event(), device="rig1", sensor="de"
+        )
         assert publisher.flush(30)
     finally:
         publisher.stop(10)
@@ -77,7 +79,7 @@ def test_replay_to_broker_publishes_every_window(broker, excerpt_model, tmp_path
     for item, result in zip(held_out, results, strict=True):
         starts = [p["window"]["start"] for p in payloads[offset : offset + result.windows]]
         assert starts[0] == round(item.start * meta.sample_rate)
-        assert {b - a for a, b in zip(starts, starts[1:])} == {meta.hop}
+        assert {b - a for a, b in itertools.pairwise(starts)} == {meta.hop}
         offset += result.windows
 
     # The published states match the true conditions for a clear majority of windows.
@@ -85,7 +87,9 @@ def test_replay_to_broker_publishes_every_window(broker, excerpt_model, tmp_path
     for item, result in zip(held_out, results, strict=True):
         truth.extend([label_from_name(item.path)] * result.windows)
     correct = sum(p["state"] == label for p, label in zip(payloads, truth, strict=True))
-    per_condition = Counter(label for p, label in zip(payloads, truth, strict=True) if p["state"] == label)
+    per_condition = Counter(
+        label for p, label in zip(payloads, truth, strict=True) if p["state"] == label
+    )
     assert correct / total > 0.8, per_condition
     for label in set(truth):
         assert per_condition[label] / truth.count(label) > 0.5, (label, per_condition)
@@ -97,8 +101,23 @@ def test_cli_train_replay_watch(broker, tmp_path):
     model = tmp_path / "model.onnx"
     env = {**os.environ, "EDGEMON_LOG_LEVEL": "warning"}
     train = subprocess.run(
-        [*EDGEMON, "train", "--dataset", "cwru", "--data", str(CWRU_EXCERPT), "--loads", "0", "--out", str(model), "--quiet"],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            *EDGEMON,
+            "train",
+            "--dataset",
+            "cwru",
+            "--data",
+            str(CWRU_EXCERPT),
+            "--loads",
+            "0",
+            "--out",
+            str(model),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert train.returncode == 0, train.stderr
     assert f"written to {model}" in train.stdout
@@ -106,7 +125,10 @@ def test_cli_train_replay_watch(broker, tmp_path):
     inputs = sorted(CWRU_EXCERPT.glob("12k_*_1_*.mat"))
     watch = subprocess.Popen(
         [*EDGEMON, "watch", "--mqtt", broker.url, "--device", "rig1", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
     )
     try:
         # The watcher logs "watching ..." at INFO once subscribed.
@@ -114,10 +136,25 @@ def test_cli_train_replay_watch(broker, tmp_path):
             if "watching" in line:
                 break
         replay = subprocess.run(
-            [*EDGEMON, "replay", "--model", str(model), "--mqtt", broker.url, "--device", "rig1",
-             "--state-dir", str(tmp_path / "state"), "--speed", "0",
-             *[arg for path in inputs for arg in ("--input", str(path))]],
-            capture_output=True, text=True, env=env, timeout=300,
+            [
+                *EDGEMON,
+                "replay",
+                "--model",
+                str(model),
+                "--mqtt",
+                broker.url,
+                "--device",
+                "rig1",
+                "--state-dir",
+                str(tmp_path / "state"),
+                "--speed",
+                "0",
+                *[arg for path in inputs for arg in ("--input", str(path))],
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
         )
         assert replay.returncode == 0, replay.stderr
     finally:
@@ -134,6 +171,7 @@ def test_cli_train_replay_watch(broker, tmp_path):
 
 def test_simulator_to_daemon_over_udp(broker, excerpt_model, tmp_path):
     from brokers import free_port
+
     from edgemon.data import CWRU_EXCERPT
 
     port = free_port()
@@ -142,7 +180,7 @@ def test_simulator_to_daemon_over_udp(broker, excerpt_model, tmp_path):
         f"""
 [device]
 id = "rig1"
-state_dir = "{tmp_path / 'state'}"
+state_dir = "{tmp_path / "state"}"
 
 [[sensors]]
 name = "de"
@@ -162,25 +200,48 @@ features = true
 features_min_interval = 0.5
 """
     )
-    check = subprocess.run([*EDGEMON, "run", "--config", str(config), "--check"], capture_output=True, text=True, timeout=120)
+    check = subprocess.run(
+        [*EDGEMON, "run", "--config", str(config), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert check.returncode == 0, check.stderr
     assert "OK" in check.stdout
 
     meta = load_model(excerpt_model).metadata
     per_file = expected_windows(60000, meta.window, meta.hop)
     subscriber = Subscriber(broker, "edgemon/rig1/#")
-    daemon = subprocess.Popen([*EDGEMON, "run", "--config", str(config)], stderr=subprocess.PIPE, text=True)
+    daemon = subprocess.Popen(
+        [*EDGEMON, "run", "--config", str(config)], stderr=subprocess.PIPE, text=True
+    )
     try:
         for line in daemon.stderr:
             if "monitoring 1 sensor" in line:
                 break
         recording = CWRU_EXCERPT / "12k_Drive_End_IR007_1_106.mat"
         sim = subprocess.run(
-            [*SIMULATOR, "--input", str(recording), "--channel", "DE", "--udp", f"127.0.0.1:{port}", "--speed", "4", "--progress", "0"],
-            capture_output=True, text=True, timeout=120,
+            [
+                *SIMULATOR,
+                "--input",
+                str(recording),
+                "--channel",
+                "DE",
+                "--udp",
+                f"127.0.0.1:{port}",
+                "--speed",
+                "4",
+                "--progress",
+                "0",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert sim.returncode == 0, sim.stderr
-        assert subscriber.wait_for(lambda m: sum(x.topic.endswith("/state") for x in m) >= per_file, timeout=30)
+        assert subscriber.wait_for(
+            lambda m: sum(x.topic.endswith("/state") for x in m) >= per_file, timeout=30
+        )
     finally:
         daemon.send_signal(signal.SIGTERM)
         _, errors = daemon.communicate(timeout=30)

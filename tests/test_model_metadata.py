@@ -50,9 +50,10 @@ def test_metadata_fields(metadata):
         "onnx",
         "onnxruntime",
     }
-    assert metadata.novelty.kind == {"kmeans": "distance", "gmm": "neg_log_likelihood"}[
-        metadata.algorithm
-    ]
+    assert (
+        metadata.novelty.kind
+        == {"kmeans": "distance", "gmm": "neg_log_likelihood"}[metadata.algorithm]
+    )
     assert sum(cluster.count for cluster in metadata.clusters) == metadata.training.n_windows
     json.loads(metadata.to_json())
 

@@ -50,9 +50,7 @@ def _reference(trained, features):
 def _test_points(trained):
     rng = np.random.default_rng(1)
     held_out, _ = blobs(n_per_label=40, seed=7)
-    wide = rng.normal(6.0, 6.0, (200, trained.features.shape[1])) * np.std(
-        trained.features, axis=0
-    )
+    wide = rng.normal(6.0, 6.0, (200, trained.features.shape[1])) * np.std(trained.features, axis=0)
     return np.vstack([trained.features, held_out, wide])
 
 

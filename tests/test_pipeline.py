@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -106,7 +107,9 @@ def test_pipeline_large_block_loses_nothing(model, inner_race):
     pipeline = make_pipeline(model)
     meta = model.metadata
     events = pipeline.process(block(inner_race, 0))
-    assert [e.window_start for e in events] == list(range(0, len(inner_race) - meta.window + 1, meta.hop))
+    assert [e.window_start for e in events] == list(
+        range(0, len(inner_race) - meta.window + 1, meta.hop)
+    )
     assert pipeline.buffer.stats.overrun_samples == 0
 
 
@@ -114,7 +117,9 @@ def test_pipeline_timestamps_follow_samples(model, inner_race):
     pipeline = make_pipeline(model, live=True)
     before = datetime.now(UTC)
     events = pipeline.process(block(inner_race[:12000], 0))
-    steps = {round((b.ts - a.ts) / timedelta(microseconds=1)) for a, b in zip(events, events[1:])}
+    steps = {
+        round((b.ts - a.ts) / timedelta(microseconds=1)) for a, b in itertools.pairwise(events)
+    }
     hop_us = round(model.metadata.hop / 12000 * 1e6)
     assert steps <= {hop_us - 1, hop_us, hop_us + 1}
     assert events[0].ts.tzinfo is UTC

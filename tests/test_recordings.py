@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import math
 import pickle
 import re
@@ -58,6 +59,7 @@ def _write_wav(path: Path, counts: np.ndarray, width: int, rate: int) -> None:
 
 
 # Real recordings --------------------------------------------------------------------------------
+
 
 @pytest.mark.shared_data
 def test_cwru_files_match_readme(shared_data: Path, cwru_dir: Path) -> None:
@@ -120,6 +122,7 @@ def test_mfpt_resample_to_12k(shared_data: Path) -> None:
 
 # Channels ---------------------------------------------------------------------------------------
 
+
 def test_channels_selected_by_name() -> None:
     everything = read_recording(FAULT_EXCERPT)
     selected = read_recording(FAULT_EXCERPT, channels=["FE", "DE"])
@@ -147,13 +150,16 @@ def test_cwru_variables_found_by_pattern(tmp_path: Path) -> None:
     # Variables in another order and an unrelated extra variable.
     path = tmp_path / "12k_Drive_End_IR007_0_105.mat"
     de = np.arange(10.0).reshape(-1, 1)
-    scipy.io.savemat(path, {
-        "notes": np.array([[1.0]]),
-        "X105RPM": np.array([[1797]], dtype=np.uint16),
-        "X105_BA_time": -de,
-        "X105_FE_time": 2 * de,
-        "X105_DE_time": de,
-    })
+    scipy.io.savemat(
+        path,
+        {
+            "notes": np.array([[1.0]]),
+            "X105RPM": np.array([[1797]], dtype=np.uint16),
+            "X105_BA_time": -de,
+            "X105_FE_time": 2 * de,
+            "X105_DE_time": de,
+        },
+    )
     recording = read_recording(path)
     assert recording.channels == ("DE", "FE", "BA")
     np.testing.assert_array_equal(recording.channel("FE"), 2 * de.ravel())
@@ -163,11 +169,14 @@ def test_cwru_variables_found_by_pattern(tmp_path: Path) -> None:
 def test_cwru_second_record_ignored(tmp_path: Path) -> None:
     # Some CWRU files also contain another record's variables; the name decides.
     path = tmp_path / "normal_2_99.mat"
-    scipy.io.savemat(path, {
-        "X098_DE_time": np.zeros((5, 1)),
-        "X099_DE_time": np.ones((8, 1)),
-        "X099RPM": np.array([[1750]], dtype=np.uint16),
-    })
+    scipy.io.savemat(
+        path,
+        {
+            "X098_DE_time": np.zeros((5, 1)),
+            "X099_DE_time": np.ones((8, 1)),
+            "X099RPM": np.array([[1750]], dtype=np.uint16),
+        },
+    )
     recording = read_recording(path)
     assert recording.attrs["record"] == 99
     assert recording.n_samples == 8
@@ -181,6 +190,7 @@ def test_cwru_rate_from_caller(tmp_path: Path) -> None:
 
 
 # Resampling -------------------------------------------------------------------------------------
+
 
 def test_resample_normal_length() -> None:
     recording = read_recording(NORMAL_EXCERPT)
@@ -199,7 +209,7 @@ def test_resample_keeps_band_power() -> None:
     freq_48k, power_48k = welch(recording.samples, fs=48000, nperseg=4096, axis=0)
     freq_12k, power_12k = welch(resampled.samples, fs=12000, nperseg=1024, axis=0)
     edges = np.arange(0, 5001, 500)
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
+    for low, high in itertools.pairwise(edges):
         original = power_48k[(freq_48k >= low) & (freq_48k < high)].sum(axis=0) * freq_48k[1]
         kept = power_12k[(freq_12k >= low) & (freq_12k < high)].sum(axis=0) * freq_12k[1]
         np.testing.assert_allclose(kept, original, rtol=0.01, err_msg=f"{low}-{high} Hz")
@@ -214,8 +224,9 @@ def test_resample_upsamples() -> None:
     recording = Recording(np.sin(np.arange(100.0) / 5)[:, None], 1000.0, ("x",))
     resampled = resample(recording, 3000)
     assert resampled.n_samples == 300
-    np.testing.assert_allclose(resampled.samples[30:270:3, 0], recording.samples[10:90, 0],
-                               atol=0.01)
+    np.testing.assert_allclose(
+        resampled.samples[30:270:3, 0], recording.samples[10:90, 0], atol=0.01
+    )
 
 
 @pytest.mark.parametrize("rate", [0, -1, float("nan"), float("inf")])
@@ -234,14 +245,17 @@ def test_resample_invalid_rate(rate: float) -> None:
 def test_resample_length_property(n_samples: int, source_rate: int, target_rate: int) -> None:
     recording = Recording(np.ones((n_samples, 2)), source_rate, ("a", "b"))
     resampled = resample(recording, target_rate)
-    expected = n_samples if source_rate == target_rate else math.ceil(
-        n_samples * target_rate / source_rate
+    expected = (
+        n_samples
+        if source_rate == target_rate
+        else math.ceil(n_samples * target_rate / source_rate)
     )
     assert resampled.n_samples == expected
     assert resampled.sample_rate == target_rate
 
 
 # Round trips ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("width", [1, 2, 3, 4])
 def test_wav_round_trip(tmp_path: Path, width: int) -> None:
@@ -324,16 +338,21 @@ def test_ims_layout_detected(tmp_path: Path) -> None:
 
 # Errors -----------------------------------------------------------------------------------------
 
+
 def _cwru_lengths(path: Path) -> None:
-    scipy.io.savemat(path / "12k_Drive_End_B007_0_118.mat",
-                     {"X118_DE_time": np.ones((10, 1)), "X118_FE_time": np.ones((9, 1))})
+    scipy.io.savemat(
+        path / "12k_Drive_End_B007_0_118.mat",
+        {"X118_DE_time": np.ones((10, 1)), "X118_FE_time": np.ones((9, 1))},
+    )
 
 
 def _cwru_nan(path: Path) -> None:
     signal = np.ones((10, 1))
     signal[7] = np.nan
-    scipy.io.savemat(path / "12k_Drive_End_B007_0_118.mat",
-                     {"X118_DE_time": np.ones((10, 1)), "X118_FE_time": signal})
+    scipy.io.savemat(
+        path / "12k_Drive_End_B007_0_118.mat",
+        {"X118_DE_time": np.ones((10, 1)), "X118_FE_time": signal},
+    )
 
 
 def _cwru_empty(path: Path) -> None:
@@ -407,9 +426,16 @@ def _npy_strings(path: Path) -> None:
 def _wav_float(path: Path) -> None:
     # A WAVE_FORMAT_IEEE_FLOAT (3) header, which the stdlib reader rejects.
     data = np.zeros(4, dtype="<f4").tobytes()
-    fmt = (b"fmt " + (16).to_bytes(4, "little") + (3).to_bytes(2, "little")
-           + (1).to_bytes(2, "little") + (8000).to_bytes(4, "little")
-           + (32000).to_bytes(4, "little") + (4).to_bytes(2, "little") + (32).to_bytes(2, "little"))
+    fmt = (
+        b"fmt "
+        + (16).to_bytes(4, "little")
+        + (3).to_bytes(2, "little")
+        + (1).to_bytes(2, "little")
+        + (8000).to_bytes(4, "little")
+        + (32000).to_bytes(4, "little")
+        + (4).to_bytes(2, "little")
+        + (32).to_bytes(2, "little")
+    )
     body = b"WAVE" + fmt + b"data" + len(data).to_bytes(4, "little") + data
     (path / "x.wav").write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)
 
@@ -418,17 +444,37 @@ ERROR_CASES = [
     # (writer, file name, read_recording options, message pattern)
     (None, "missing.mat", {}, r"recording not found: .*missing\.mat"),
     (_empty_file, "x.csv", {}, r"x\.csv is empty \(0 bytes\)"),
-    (_cwru_lengths, "12k_Drive_End_B007_0_118.mat", {},
-     r"channels have different lengths \(DE: 10, FE: 9\)"),
-    (_cwru_nan, "12k_Drive_End_B007_0_118.mat", {},
-     r"channel FE has 1 NaN or Inf values, the first at sample 7"),
+    (
+        _cwru_lengths,
+        "12k_Drive_End_B007_0_118.mat",
+        {},
+        r"channels have different lengths \(DE: 10, FE: 9\)",
+    ),
+    (
+        _cwru_nan,
+        "12k_Drive_End_B007_0_118.mat",
+        {},
+        r"channel FE has 1 NaN or Inf values, the first at sample 7",
+    ),
     (_cwru_empty, "12k_Drive_End_B007_0_118.mat", {}, r"contains no samples"),
-    (_cwru_no_rate, "118.mat", {},
-     r"cannot determine the sample rate of 118\.mat.*pass sample_rate"),
-    (_cwru_conflicting_rate, "12k_normal_0_97.mat", {},
-     r"the name gives 12000 Hz but record 97 is a normal baseline recorded at 48000 Hz"),
-    (_cwru_lengths, "12k_Drive_End_B007_0_118.mat", {"sample_rate": 48000},
-     r"sampled at 12000 Hz \(from its name\), but sample_rate=48000 was given"),
+    (
+        _cwru_no_rate,
+        "118.mat",
+        {},
+        r"cannot determine the sample rate of 118\.mat.*pass sample_rate",
+    ),
+    (
+        _cwru_conflicting_rate,
+        "12k_normal_0_97.mat",
+        {},
+        r"the name gives 12000 Hz but record 97 is a normal baseline recorded at 48000 Hz",
+    ),
+    (
+        _cwru_lengths,
+        "12k_Drive_End_B007_0_118.mat",
+        {"sample_rate": 48000},
+        r"sampled at 12000 Hz \(from its name\), but sample_rate=48000 was given",
+    ),
     (_other_mat, "x.mat", {}, r"neither CWRU variables .* it contains: signal"),
     (_truncated_mat, "x.mat", {}, r"cannot read x\.mat as a MATLAB file"),
     (_v73_mat, "x.mat", {}, r"MATLAB v7\.3 \(HDF5\) file, which is not supported"),
@@ -442,8 +488,12 @@ ERROR_CASES = [
     (_csv_no_rate, "x.csv", {"sample_rate": -5}, r"sample_rate must be a positive number"),
     (_csv_no_rate, "x.csv", {"format": "xlsx"}, r"unknown format 'xlsx'; supported formats"),
     (_npy_no_rate, "x.npy", {}, r"\.npy files do not store one; pass sample_rate"),
-    (_npy_nan, "x.npy", {"sample_rate": 10},
-     r"channel ch1 has 1 NaN or Inf values, the first at sample 2"),
+    (
+        _npy_nan,
+        "x.npy",
+        {"sample_rate": 10},
+        r"channel ch1 has 1 NaN or Inf values, the first at sample 2",
+    ),
     (_npy_strings, "x.npy", {"sample_rate": 10}, r"expected a real array"),
     (_wav_float, "x.wav", {}, r"cannot read x\.wav as WAV \(only integer PCM is supported\)"),
 ]
@@ -495,13 +545,15 @@ def test_recording_invalid(samples, channels, rate: float, message: str) -> None
 
 # Imports ----------------------------------------------------------------------------------------
 
+
 def test_import_loads_no_scipy() -> None:
     code = (
         "import sys, edgemon.recordings; "
         "print(sorted(m for m in sys.modules if m == 'scipy' or m.startswith('scipy.')))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"
 
 
@@ -513,6 +565,7 @@ def test_csv_read_loads_no_scipy(tmp_path: Path) -> None:
         f"read_recording({str(path)!r}); "
         "print(sorted(m for m in sys.modules if m == 'scipy' or m.startswith('scipy.')))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"

@@ -49,8 +49,9 @@ def streams(draw):
 @settings(max_examples=200, deadline=None)
 def test_windows_equal_sliding_window_view(case):
     stream, window, hop, cuts = case
-    buffer = RingBuffer(capacity=max(window, len(stream), 1), n_channels=stream.shape[1],
-                        window=window, hop=hop)
+    buffer = RingBuffer(
+        capacity=max(window, len(stream), 1), n_channels=stream.shape[1], window=window, hop=hop
+    )
     for start, stop in pairwise(cuts):
         buffer.push(block(stream[start:stop], first_index=start))
     batch = buffer.pop_windows()
@@ -77,8 +78,10 @@ def test_split_and_pop_order_irrelevant(case, data):
             if pop_every_push:
                 batches.append(buffer.pop_windows(max_windows=data.draw(st.integers(0, 3))))
         batches.append(buffer.pop_windows())
-        return (np.concatenate([b.samples for b in batches]),
-                np.concatenate([b.starts for b in batches]))
+        return (
+            np.concatenate([b.samples for b in batches]),
+            np.concatenate([b.starts for b in batches]),
+        )
 
     reference = run(cuts, pop_every_push=False)
     for result in (run(other_cuts, pop_every_push=False), run(other_cuts, pop_every_push=True)):
@@ -138,7 +141,7 @@ def test_windows_never_corrupted_under_overrun(window, hop, extra, data):
     positions = np.searchsorted(received, starts)
     assert np.all(np.diff(positions) >= hop)
     for window_samples, position in zip(windows, positions, strict=True):
-        np.testing.assert_array_equal(window_samples, received[position:position + window])
+        np.testing.assert_array_equal(window_samples, received[position : position + window])
     assert buffer.stats.samples_in == len(received)
 
 

@@ -23,7 +23,10 @@ def imported_modules(*args: str, cwd: Path) -> set[str]:
     """Run ``python -X importtime -m edgemon.cli ARGS`` and return the modules it imported."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "edgemon.cli", *args],
-        capture_output=True, text=True, timeout=120, cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     modules = set()
@@ -63,8 +66,16 @@ def test_run_check_udp_imports(excerpt_model, tmp_path):
 )
 def test_replay_mat_imports(excerpt_model, tmp_path, recording):
     modules = imported_modules(
-        "replay", "--model", str(excerpt_model), "--input", str(CWRU_EXCERPT / recording),
-        "--channel", "DE", "--speed", "0", cwd=tmp_path,
+        "replay",
+        "--model",
+        str(excerpt_model),
+        "--input",
+        str(CWRU_EXCERPT / recording),
+        "--channel",
+        "DE",
+        "--speed",
+        "0",
+        cwd=tmp_path,
     )
     assert "edgemon.replay" in modules
     assert forbidden_in(modules) == []

@@ -25,8 +25,16 @@ NORMAL = CWRU_EXCERPT / "normal_0_97.mat"
 
 
 def start_sim(port, *args):
-    command = [sys.executable, "-m", "edgemon_sim", "--udp", f"127.0.0.1:{port}",
-               "--progress", "0", *map(str, args)]
+    command = [
+        sys.executable,
+        "-m",
+        "edgemon_sim",
+        "--udp",
+        f"127.0.0.1:{port}",
+        "--progress",
+        "0",
+        *map(str, args),
+    ]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -96,17 +104,28 @@ def test_injected_loss_detected_as_gaps(drop_every):
     noticed = [p for p in dropped if p < n_packets - 1]
 
     with UdpSource(12000, ["DE"], port=0) as source:
-        blocks, _ = run_sim(source.address[1], source, recording.n_samples,
-                            "--input", INNER_RACE, "--channel", "DE", "--speed", 8,
-                            "--drop-every", drop_every)
+        blocks, _ = run_sim(
+            source.address[1],
+            source,
+            recording.n_samples,
+            "--input",
+            INNER_RACE,
+            "--channel",
+            "DE",
+            "--speed",
+            8,
+            "--drop-every",
+            drop_every,
+        )
         counters = source.counters()
 
     assert counters["lost_packets"] == len(noticed)
     kept = [p for p in range(n_packets) if p not in dropped]
     assert [b.first_index for b in blocks] == [256 * p for p in kept]
-    expected = np.concatenate([recording.samples[256 * p:256 * (p + 1)] for p in kept])
-    np.testing.assert_array_equal(np.concatenate([b.samples for b in blocks]),
-                                  expected.astype(np.float32))
+    expected = np.concatenate([recording.samples[256 * p : 256 * (p + 1)] for p in kept])
+    np.testing.assert_array_equal(
+        np.concatenate([b.samples for b in blocks]), expected.astype(np.float32)
+    )
 
     buffer = RingBuffer(capacity=recording.n_samples, n_channels=1, window=1024, hop=512)
     for block in blocks:
@@ -121,9 +140,20 @@ def test_int16_stream_within_half_count():
     scale = 8.0 / 32768
     recording = read_recording(INNER_RACE, channels=["DE"])
     with UdpSource(12000, ["DE"], port=0) as source:
-        blocks, _ = run_sim(source.address[1], source, recording.n_samples,
-                            "--input", INNER_RACE, "--channel", "DE", "--speed", 8,
-                            "--int16", "--scale", scale)
+        blocks, _ = run_sim(
+            source.address[1],
+            source,
+            recording.n_samples,
+            "--input",
+            INNER_RACE,
+            "--channel",
+            "DE",
+            "--speed",
+            8,
+            "--int16",
+            "--scale",
+            scale,
+        )
     received = np.concatenate([b.samples for b in blocks])
     np.testing.assert_allclose(received, recording.samples, atol=scale / 2 + 1e-12)
     assert not any(b.flags & WindowFlag.SATURATED for b in blocks)
@@ -133,11 +163,21 @@ def test_real_time_pacing_stays_close():
     # Loose check over 3 s of real-time streaming: the simulator's own report and
     # the receiver's arrival times both give the sample rate within 2 %.
     with UdpSource(12000, ["DE"], port=0) as source:
-        blocks, stderr = run_sim(source.address[1], source, 36000,
-                                 "--input", INNER_RACE, "--channel", "DE", "--seconds", 3)
+        blocks, stderr = run_sim(
+            source.address[1],
+            source,
+            36000,
+            "--input",
+            INNER_RACE,
+            "--channel",
+            "DE",
+            "--seconds",
+            3,
+        )
     assert blocks[-1].end_index == 36000
     arrival_rate = (blocks[-1].end_index - blocks[0].end_index) / (
-        blocks[-1].received - blocks[0].received)
+        blocks[-1].received - blocks[0].received
+    )
     assert arrival_rate == pytest.approx(12000, rel=0.02)
     reported = float(stderr.split("achieved ")[1].split()[0])
     assert reported == pytest.approx(12000, rel=0.02)
@@ -148,10 +188,20 @@ def test_stream_shared_recording(cwru_dir):
     path = cwru_dir / "12k_Drive_End_B021_2_224.mat"
     recording = read_recording(path, channels=["BA"])
     with UdpSource(12000, ["BA"], port=0) as source:
-        blocks, _ = run_sim(source.address[1], source, recording.n_samples,
-                            "--input", path, "--channel", "BA", "--speed", 20)
-    np.testing.assert_array_equal(np.concatenate([b.samples for b in blocks]),
-                                  recording.samples.astype(np.float32))
+        blocks, _ = run_sim(
+            source.address[1],
+            source,
+            recording.n_samples,
+            "--input",
+            path,
+            "--channel",
+            "BA",
+            "--speed",
+            20,
+        )
+    np.testing.assert_array_equal(
+        np.concatenate([b.samples for b in blocks]), recording.samples.astype(np.float32)
+    )
 
 
 # Streamer with a manual clock: packet contents and deadlines, no real time.
@@ -172,15 +222,17 @@ def stream(samples, overshoot=0.0, **kwargs):
     clock = FakeClock(overshoot=overshoot)
     recorder = Recorder(clock)
     start = clock()
-    stats = Streamer(samples, 1000.0, ("127.0.0.1", 9), sock=recorder, clock=clock,
-                     sleep=clock.sleep, **kwargs).run()
+    stats = Streamer(
+        samples, 1000.0, ("127.0.0.1", 9), sock=recorder, clock=clock, sleep=clock.sleep, **kwargs
+    ).run()
     return recorder, stats, start
 
 
 @pytest.mark.parametrize(("speed", "overshoot"), [(1.0, 0.0), (1.0, 0.002), (4.0, 0.0005)])
 def test_deadlines_do_not_drift(speed, overshoot):
-    recorder, stats, start = stream(np.zeros((10000, 1)), overshoot, packet_samples=100,
-                                    speed=speed)
+    recorder, stats, start = stream(
+        np.zeros((10000, 1)), overshoot, packet_samples=100, speed=speed
+    )
     due = start + np.arange(1, 101) * 100 / (1000.0 * speed)
     np.testing.assert_allclose(recorder.times, due + overshoot, atol=1e-9)
     assert stats.achieved_rate == pytest.approx(1000 * speed, rel=1e-3)
@@ -195,8 +247,9 @@ def test_drop_every_skips_but_advances():
 
 
 def test_loop_continues_index_and_stops_at_max():
-    recorder, stats, _ = stream(np.arange(250.0)[:, None], packet_samples=100, loop=True,
-                                max_seconds=0.6)
+    recorder, stats, _ = stream(
+        np.arange(250.0)[:, None], packet_samples=100, loop=True, max_seconds=0.6
+    )
     assert [p.first_sample for p in recorder.packets] == [0, 100, 200, 250, 350, 450, 500]
     assert [p.n_samples for p in recorder.packets] == [100, 100, 50, 100, 100, 50, 100]
     assert recorder.packets[3].samples[0, 0] == 0.0
@@ -227,8 +280,11 @@ def test_cli_missing_file_exits_2(tmp_path, caplog):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("127.0.0.1:9870", ("127.0.0.1", 9870)), ("[::1]:9000", ("::1", 9000)),
-     ("sensor-gw:1", ("sensor-gw", 1))],
+    [
+        ("127.0.0.1:9870", ("127.0.0.1", 9870)),
+        ("[::1]:9000", ("::1", 9000)),
+        ("sensor-gw:1", ("sensor-gw", 1)),
+    ],
 )
 def test_parse_address(text, expected):
     assert parse_address(text) == expected

@@ -19,8 +19,11 @@ from edgemon.sources.adxl345 import Adxl345Source
 
 
 def vibration(t):
-    return (0.5 * math.sin(2 * math.pi * 50 * t), -1.0 + 0.25 * math.cos(2 * math.pi * 130 * t),
-            1.0)
+    return (
+        0.5 * math.sin(2 * math.pi * 50 * t),
+        -1.0 + 0.25 * math.cos(2 * math.pi * 130 * t),
+        1.0,
+    )
 
 
 def make(signal=vibration, chip_options=None, **options):
@@ -50,8 +53,9 @@ def expected_g(chip, indices, axes=(0, 1, 2), range_g=16):
     [("spi", 3200, 16), ("spi", 800, 2), ("i2c", 800, 4), ("i2c", 100, 8)],
 )
 def test_decoded_g_values(interface, sample_rate, range_g):
-    source, chip, _ = make(interface=interface, sample_rate=sample_rate, range_g=range_g,
-                           block_size=64)
+    source, chip, _ = make(
+        interface=interface, sample_rate=sample_rate, range_g=range_g, block_size=64
+    )
     with source:
         blocks = collect(source, 1000)
     samples = np.concatenate([b.samples for b in blocks])
@@ -114,8 +118,9 @@ def test_reopen_keeps_index_increasing():
 
 
 def test_saturation_flags_block():
-    source, _, _ = make(signal=lambda t: (3.0 if t > 1000.01 else 0.0, 0.0, 0.0), range_g=2,
-                        block_size=16)
+    source, _, _ = make(
+        signal=lambda t: (3.0 if t > 1000.01 else 0.0, 0.0, 0.0), range_g=2, block_size=16
+    )
     with source:
         blocks = collect(source, 200)
     saturated = [b for b in blocks if b.flags & WindowFlag.SATURATED]
@@ -177,8 +182,10 @@ def test_real_bus_imported_only_on_open():
         ({"sample_rate": 1000}, "'sample_rate' must be one of 3200, 1600, 800"),
         ({"range_g": 3}, "'range_g' must be one of 2, 4, 8, 16"),
         ({"spi_speed_hz": 10_000_000}, "'spi_speed_hz' must be an integer from 100000 to 5000000"),
-        ({"channels": ["x", "w"]}, "'channels' must be a non-empty list of distinct channel names"
-                                   " from 'x', 'y', 'z'"),
+        (
+            {"channels": ["x", "w"]},
+            "'channels' must be a non-empty list of distinct channel names from 'x', 'y', 'z'",
+        ),
         ({"i2c_address": 0x50}, "'i2c_address' must be one of 83, 29"),
     ],
 )

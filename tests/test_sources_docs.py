@@ -17,6 +17,7 @@ def test_every_option_documented(kind):
     text = DOC.read_text()
     table_rows = set(re.findall(r"^\| `([a-z0-9_]+)`", text, flags=re.MULTILINE))
     table_rows |= set(re.findall(r"^\| `[a-z_]+`, `([a-z_]+)`", text, flags=re.MULTILINE))
-    missing = [option.name for option in source_class(kind).OPTIONS
-               if option.name not in table_rows]
+    missing = [
+        option.name for option in source_class(kind).OPTIONS if option.name not in table_rows
+    ]
     assert not missing, f"{kind} options missing from {DOC.name}: {missing}"

@@ -58,8 +58,9 @@ def test_eof_after_last_block_and_not_live():
 @pytest.mark.parametrize(("speed", "overshoot"), [(1.0, 0.0), (1.0, 0.004), (10.0, 0.001)])
 def test_pacing_does_not_accumulate_sleep_error(speed, overshoot):
     clock = FakeClock(overshoot=overshoot)
-    source = FileSource(INNER_RACE, ["DE"], speed=speed, block_size=600, clock=clock,
-                        sleep=clock.sleep)
+    source = FileSource(
+        INNER_RACE, ["DE"], speed=speed, block_size=600, clock=clock, sleep=clock.sleep
+    )
     start = clock()
     blocks = replay(source)
     # 60000 samples at 12 kHz take 5 s at real time. Each late wake-up is absorbed
@@ -73,8 +74,9 @@ def test_pacing_does_not_accumulate_sleep_error(speed, overshoot):
 
 def test_timeout_shorter_than_wait_returns_none():
     clock = FakeClock()
-    source = FileSource(INNER_RACE, ["DE"], speed=1.0, block_size=1200, clock=clock,
-                        sleep=clock.sleep)
+    source = FileSource(
+        INNER_RACE, ["DE"], speed=1.0, block_size=1200, clock=clock, sleep=clock.sleep
+    )
     with source:
         assert source.read(0.04) is None
         assert clock.sleeps == [0.04]
@@ -139,7 +141,9 @@ def test_options_rejected(options, message):
     ],
 )
 def test_segment_selects_samples(start, duration, first, last):
-    source = FileSource(INNER_RACE, ["DE"], speed=0, block_size=4096, start=start, duration=duration)
+    source = FileSource(
+        INNER_RACE, ["DE"], speed=0, block_size=4096, start=start, duration=duration
+    )
     blocks = replay(source)
     expected = read_recording(INNER_RACE, channels=["DE"]).samples[first:last]
     np.testing.assert_array_equal(np.concatenate([b.samples for b in blocks]), expected)

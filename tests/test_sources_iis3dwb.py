@@ -19,8 +19,7 @@ SENSITIVITY = {2: 0.061e-3, 4: 0.122e-3, 8: 0.244e-3, 16: 0.488e-3}
 
 
 def vibration(t):
-    return (1.5 * math.sin(2 * math.pi * 1000 * t), 0.2 * math.sin(2 * math.pi * 5000 * t),
-            -1.0)
+    return (1.5 * math.sin(2 * math.pi * 1000 * t), 0.2 * math.sin(2 * math.pi * 5000 * t), -1.0)
 
 
 def make(signal=vibration, chip_options=None, **options):
@@ -45,16 +44,18 @@ def expected_g(chip, indices, range_g, axes=(0, 1, 2)):
     return np.clip(np.rint(g / sensitivity), -32768, 32767) * sensitivity
 
 
-@pytest.mark.parametrize(("range_g", "channels"), [(16, ["x", "y", "z"]), (2, ["y"]),
-                                                   (4, ["z", "x"])])
+@pytest.mark.parametrize(
+    ("range_g", "channels"), [(16, ["x", "y", "z"]), (2, ["y"]), (4, ["z", "x"])]
+)
 def test_decoded_g_values(range_g, channels):
     source, chip, _ = make(range_g=range_g, channels=channels, block_size=1024)
     with source:
         blocks = collect(source, 4000)
     samples = np.concatenate([b.samples for b in blocks])
     axes = ["xyz".index(c) for c in channels]
-    np.testing.assert_allclose(samples, expected_g(chip, range(len(samples)), range_g, axes),
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        samples, expected_g(chip, range(len(samples)), range_g, axes), rtol=0, atol=1e-12
+    )
     assert all(b.first_index == a.end_index for a, b in pairwise(blocks))
     assert not any(b.flags for b in blocks)
     assert source.sample_rate == 26667.0
@@ -102,7 +103,9 @@ def test_failed_burst_counts_its_words_lost():
     assert sum(b.n_samples for b in blocks) + lost == blocks[-1].end_index
     np.testing.assert_allclose(
         flagged[1].samples,
-        expected_g(chip, range(flagged[1].first_index, flagged[1].end_index), 16), atol=1e-12)
+        expected_g(chip, range(flagged[1].first_index, flagged[1].end_index), 16),
+        atol=1e-12,
+    )
 
 
 def test_repeated_bus_errors_raise():

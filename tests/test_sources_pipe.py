@@ -40,7 +40,7 @@ def write_in_pieces(path, data, sizes):
     with open(path, "wb", buffering=0) as writer:
         position = 0
         for size in sizes:
-            writer.write(data[position:position + size])
+            writer.write(data[position : position + size])
             position += size
         writer.write(data[position:])
 
@@ -132,8 +132,9 @@ def test_stdin_until_end_of_file():
         print(total, last)
     """)
     data = np.arange(400, dtype="<f4").tobytes()
-    result = subprocess.run([sys.executable, "-c", script], input=data, capture_output=True,
-                            timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script], input=data, capture_output=True, timeout=60, check=True
+    )
     assert result.stdout.decode().split() == ["200", "[398.0,", "399.0]"]
 
 
@@ -147,8 +148,10 @@ def test_missing_fifo_raises_source_error(tmp_path):
     ("options", "message"),
     [
         ({"channels": ["x"]}, "'sample_rate' is missing"),
-        ({"sample_rate": 100, "channels": ["x"], "sample_format": "int24"},
-         "'sample_format' must be one of 'float32', 'int16'"),
+        (
+            {"sample_rate": 100, "channels": ["x"], "sample_format": "int24"},
+            "'sample_format' must be one of 'float32', 'int16'",
+        ),
         ({"sample_rate": 100, "channels": ["x"], "scale": 0}, "'scale' must be a positive"),
     ],
 )

@@ -39,8 +39,9 @@ def packet(sequence, first_sample=None, n=N, channels=1, rate=RATE, **kwargs):
     first_sample = sequence * n if first_sample is None else first_sample
     samples = np.arange(first_sample, first_sample + n, dtype=float)[:, None] / 1e4
     samples = np.repeat(samples, channels, axis=1)
-    return encode_packet(samples, sequence=sequence, first_sample=first_sample, sample_rate=rate,
-                         **kwargs)
+    return encode_packet(
+        samples, sequence=sequence, first_sample=first_sample, sample_rate=rate, **kwargs
+    )
 
 
 def send_all(sender, source, datagrams):
@@ -172,8 +173,7 @@ def test_other_sender_dropped_until_silence(source, sender):
     ],
 )
 def test_saturation_flag_reaches_block(source, sender, options, samples, saturated):
-    data = encode_packet(np.array(samples), sequence=0, first_sample=0, sample_rate=RATE,
-                         **options)
+    data = encode_packet(np.array(samples), sequence=0, first_sample=0, sample_rate=RATE, **options)
     send_all(sender, source, [data])
     block = source.read(1.0)
     assert bool(block.flags & WindowFlag.SATURATED) == saturated
@@ -181,8 +181,9 @@ def test_saturation_flag_reaches_block(source, sender, options, samples, saturat
 
 def test_full_scale_option_saturates(sender):
     with UdpSource(RATE, ["DE"], port=0, full_scale=2.0) as source:
-        data = encode_packet(np.array([[0.1], [-2.0]]), sequence=0, first_sample=0,
-                             sample_rate=RATE)
+        data = encode_packet(
+            np.array([[0.1], [-2.0]]), sequence=0, first_sample=0, sample_rate=RATE
+        )
         send_all(sender, source, [data])
         assert source.read(1.0).flags == WindowFlag.SATURATED
 
@@ -221,8 +222,9 @@ def test_read_before_open_raises():
 
 
 def test_make_source_builds_udp():
-    source = make_source("udp", {"sample_rate": 12000, "channels": ["DE"], "port": 9999},
-                         name="rig1/de")
+    source = make_source(
+        "udp", {"sample_rate": 12000, "channels": ["DE"], "port": 9999}, name="rig1/de"
+    )
     assert isinstance(source, UdpSource)
     assert source.name == "rig1/de"
     assert source.sample_rate == 12000.0
@@ -234,10 +236,14 @@ def test_make_source_builds_udp():
     ("options", "messages"),
     [
         ({}, ["'sample_rate' is missing", "'channels' is missing"]),
-        ({"sample_rate": 12000, "channels": ["DE"], "port": 70000},
-         ["'port' must be an integer from 0 to 65535, got 70000"]),
-        ({"sample_rate": -1, "channels": "DE"},
-         ["'sample_rate' must be a positive number", "'channels' must be a list"]),
+        (
+            {"sample_rate": 12000, "channels": ["DE"], "port": 70000},
+            ["'port' must be an integer from 0 to 65535, got 70000"],
+        ),
+        (
+            {"sample_rate": -1, "channels": "DE"},
+            ["'sample_rate' must be a positive number", "'channels' must be a list"],
+        ),
         ({"sample_rate": 12000, "channels": ["DE", "DE"]}, ["distinct channel names"]),
         ({"sample_rate": 12000, "channels": ["DE"], "prot": 1}, ["unknown option 'prot'"]),
         ({"sample_rate": True, "channels": ["DE"]}, ["'sample_rate' must be a number"]),

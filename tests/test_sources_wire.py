@@ -24,16 +24,31 @@ HEADER = struct.Struct("<4sBBHBBHIdQd")
 
 
 def header(**fields):
-    values = {"magic": b"EDGM", "version": 1, "flags": 0, "channels": 1, "format": 2,
-              "reserved": 0, "samples": 2, "sequence": 0, "rate": 12000.0, "first": 0,
-              "scale": 1.0}
+    values = {
+        "magic": b"EDGM",
+        "version": 1,
+        "flags": 0,
+        "channels": 1,
+        "format": 2,
+        "reserved": 0,
+        "samples": 2,
+        "sequence": 0,
+        "rate": 12000.0,
+        "first": 0,
+        "scale": 1.0,
+    }
     values.update(fields)
     return HEADER.pack(*values.values())
 
 
 def test_header_layout_byte_by_byte():
-    data = encode_packet(np.array([[1.0, -2.0]]), sequence=7, first_sample=1000,
-                         sample_rate=12000.0, flags=WindowFlag.BUS_ERROR)
+    data = encode_packet(
+        np.array([[1.0, -2.0]]),
+        sequence=7,
+        first_sample=1000,
+        sample_rate=12000.0,
+        flags=WindowFlag.BUS_ERROR,
+    )
     assert HEADER_SIZE == 40
     assert data[0:4] == b"EDGM"
     assert data[4] == 1
@@ -56,16 +71,20 @@ def test_samples_interleaved_frame_major():
 
 
 @given(
-    hnp.arrays(np.float64, st.tuples(st.integers(1, 64), st.integers(1, 4)),
-               elements=st.floats(-100, 100, width=32)),
+    hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 64), st.integers(1, 4)),
+        elements=st.floats(-100, 100, width=32),
+    ),
     st.integers(0, 2**32 - 1),
     st.integers(0, 2**64 - 1),
     st.floats(0.5, 1e6),
 )
 @settings(max_examples=100, deadline=None)
 def test_float32_round_trip(samples, sequence, first_sample, rate):
-    packet = decode_packet(encode_packet(samples, sequence=sequence, first_sample=first_sample,
-                                         sample_rate=rate))
+    packet = decode_packet(
+        encode_packet(samples, sequence=sequence, first_sample=first_sample, sample_rate=rate)
+    )
     np.testing.assert_array_equal(packet.samples, samples)
     assert packet.sequence == sequence
     assert packet.first_sample == first_sample
@@ -76,8 +95,16 @@ def test_float32_round_trip(samples, sequence, first_sample, rate):
 def test_int16_round_trip_within_half_count():
     scale = 16.0 / 32768
     samples = np.random.default_rng(0).uniform(-15.9, 15.9, size=(100, 3))
-    packet = decode_packet(encode_packet(samples, sequence=1, first_sample=0, sample_rate=3200,
-                                         sample_format="int16", scale=scale))
+    packet = decode_packet(
+        encode_packet(
+            samples,
+            sequence=1,
+            first_sample=0,
+            sample_rate=3200,
+            sample_format="int16",
+            scale=scale,
+        )
+    )
     assert packet.sample_format == "int16"
     assert packet.scale == scale
     np.testing.assert_allclose(packet.samples, samples, atol=scale / 2)
@@ -87,8 +114,16 @@ def test_int16_round_trip_within_half_count():
 @pytest.mark.parametrize("value", [2.0, -2.0, 1e9])
 def test_int16_clipping_sets_saturated(value):
     samples = np.array([[0.0], [value]])
-    packet = decode_packet(encode_packet(samples, sequence=0, first_sample=0, sample_rate=100,
-                                         sample_format="int16", scale=1 / 16384))
+    packet = decode_packet(
+        encode_packet(
+            samples,
+            sequence=0,
+            first_sample=0,
+            sample_rate=100,
+            sample_format="int16",
+            scale=1 / 16384,
+        )
+    )
     assert packet.flags & WindowFlag.SATURATED
     assert abs(packet.samples[1, 0]) == pytest.approx(2.0, abs=1e-3)
 
@@ -156,6 +191,11 @@ def test_encode_rejects(samples, kwargs, message):
 def test_max_samples_per_packet(channels, sample_format, size, expected):
     n = max_samples_per_packet(channels, sample_format, size)
     assert n == expected
-    data = encode_packet(np.zeros((n, channels)), sequence=0, first_sample=0, sample_rate=1.0,
-                         sample_format=sample_format)
+    data = encode_packet(
+        np.zeros((n, channels)),
+        sequence=0,
+        first_sample=0,
+        sample_rate=1.0,
+        sample_format=sample_format,
+    )
     assert len(data) <= size

@@ -13,7 +13,11 @@ STATES = ("normal", "inner_race", "ball")
 
 
 def classify(logic, clusters, scores, flags=None):
-    flags = np.zeros(len(clusters), dtype=np.uint8) if flags is None else np.asarray(flags, dtype=np.uint8)
+    flags = (
+        np.zeros(len(clusters), dtype=np.uint8)
+        if flags is None
+        else np.asarray(flags, dtype=np.uint8)
+    )
     return logic.classify(np.asarray(clusters), np.asarray(scores, dtype=float), flags)
 
 
@@ -29,7 +33,7 @@ def test_states_follow_clusters():
     [(4.99, "normal"), (5.0, "normal"), (5.01, UNKNOWN), (float("inf"), INVALID)],
 )
 def test_states_novelty_threshold(score, state):
-    ((cluster, name, _, _),) = classify(StateLogic(STATES, threshold=5.0), [0], [score])
+    ((_cluster, name, _, _),) = classify(StateLogic(STATES, threshold=5.0), [0], [score])
     assert name == state
 
 
@@ -45,7 +49,7 @@ def test_states_novelty_threshold(score, state):
     ],
 )
 def test_states_flags(flags, state):
-    ((cluster, name, score, names),) = classify(StateLogic(STATES, 5.0), [0], [1.0], [flags])
+    ((cluster, name, _score, names),) = classify(StateLogic(STATES, 5.0), [0], [1.0], [flags])
     assert name == state
     assert names == tuple(flag_names(flags))
     assert cluster == (0 if state == "normal" else -1)
@@ -60,7 +64,16 @@ def test_states_debounce_holds_until_repeated():
     logic = StateLogic(STATES, threshold=5.0, debounce=3)
     clusters = [0, 1, 1, 0, 1, 1, 1, 2]
     states = [r[1] for r in classify(logic, clusters, [1.0] * len(clusters))]
-    assert states == ["normal", "normal", "normal", "normal", "normal", "normal", "inner_race", "inner_race"]
+    assert states == [
+        "normal",
+        "normal",
+        "normal",
+        "normal",
+        "normal",
+        "normal",
+        "inner_race",
+        "inner_race",
+    ]
 
 
 def test_states_debounce_continues_across_batches():

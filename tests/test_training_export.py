@@ -73,7 +73,9 @@ def test_export_id_changes_with_threshold(tmp_path, kmeans_trained):
     first = export_model(kmeans_trained, tmp_path / "a.onnx")
     again = export_model(kmeans_trained, tmp_path / "b.onnx")
     novelty = dataclasses.replace(kmeans_trained.novelty, threshold=123.0)
-    changed = export_model(dataclasses.replace(kmeans_trained, novelty=novelty), tmp_path / "c.onnx")
+    changed = export_model(
+        dataclasses.replace(kmeans_trained, novelty=novelty), tmp_path / "c.onnx"
+    )
     assert first.model_id == again.model_id
     assert changed.model_id != first.model_id
 

@@ -52,7 +52,9 @@ def test_novelty_threshold_rule():
 def test_novelty_threshold_shift_invariant():
     scores = np.random.default_rng(0).gamma(2.0, size=500)
     base = novelty_threshold(scores, kind="distance", quantile=0.95, margin=0.5)
-    shifted = novelty_threshold(3 * scores - 40, kind="neg_log_likelihood", quantile=0.95, margin=0.5)
+    shifted = novelty_threshold(
+        3 * scores - 40, kind="neg_log_likelihood", quantile=0.95, margin=0.5
+    )
     assert shifted.threshold == pytest.approx(3 * base.threshold - 40)
 
 
@@ -112,7 +114,16 @@ def test_fit_pca_share():
         ({"novelty_quantile": 0.3}, "novelty_quantile must be in"),
         ({"novelty_margin": -1.0}, "novelty_margin must be >= 0"),
     ],
-    ids=["algorithm", "k-zero", "k-large", "covariance", "pca-zero", "pca-share", "quantile", "margin"],
+    ids=[
+        "algorithm",
+        "k-zero",
+        "k-large",
+        "covariance",
+        "pca-zero",
+        "pca-share",
+        "quantile",
+        "margin",
+    ],
 )
 def test_fit_rejects_options(options, message):
     features, labels = blobs()
@@ -227,8 +238,12 @@ def _split(item, share):
     parts = []
     for samples in (recording.samples[:cut], recording.samples[cut:]):
         part = Recording(
-            samples, recording.sample_rate, recording.channels, recording.path,
-            recording.sha256, recording.attrs,
+            samples,
+            recording.sample_rate,
+            recording.channels,
+            recording.path,
+            recording.sha256,
+            recording.attrs,
         )
         parts.append(LabelledRecording(part, item.label, item.attrs))
     return parts
@@ -282,17 +297,24 @@ def test_train_cwru_unseen_load(cwru_dir, tmp_path, algorithm):
 def imbalanced_blobs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A small 'normal' blob beside a large fault blob that has two modes."""
     rng = np.random.default_rng(seed)
-    normal = rng.normal(0.0, 0.3, (12, 2)) + [2.5, 0.0]
-    fault = np.vstack([rng.normal(0.0, 0.3, (300, 2)) + [-2.0, 0.0], rng.normal(0.0, 0.3, (300, 2)) + [0.0, 2.0]])
+    normal = rng.normal(0.0, 0.3, (12, 2)) + np.array([2.5, 0.0])
+    fault = np.vstack(
+        [
+            rng.normal(0.0, 0.3, (300, 2)) + np.array([-2.0, 0.0]),
+            rng.normal(0.0, 0.3, (300, 2)) + np.array([0.0, 2.0]),
+        ]
+    )
     return np.vstack([normal, fault]), np.array(["normal"] * 12 + ["fault"] * 600)
 
 
 @pytest.mark.parametrize("algorithm", ["kmeans", "gmm"])
 def test_fit_balance_gives_minority_a_cluster(algorithm):
     features, labels = imbalanced_blobs()
-    balanced = fit_feature_matrix(features, labels, algorithm=algorithm, n_clusters=2, balance_labels=True)
+    balanced = fit_feature_matrix(
+        features, labels, algorithm=algorithm, n_clusters=2, balance_labels=True
+    )
     assert sorted(c.state for c in balanced.clusters) == ["fault", "normal"]
-    normal = [c for c in balanced.clusters if c.state == "normal"][0]
+    normal = next(c for c in balanced.clusters if c.state == "normal")
     assert normal.count == 12
     assert normal.purity == 1.0
 
@@ -320,7 +342,10 @@ def test_fit_feature_weights_fold_into_scaler():
 
 @pytest.mark.parametrize(
     ("weights", "message"),
-    [([1.0, 2.0], "feature_weights must be 6 positive numbers"), ([1.0, 1.0, 1.0, 1.0, 1.0, 0.0], "positive")],
+    [
+        ([1.0, 2.0], "feature_weights must be 6 positive numbers"),
+        ([1.0, 1.0, 1.0, 1.0, 1.0, 0.0], "positive"),
+    ],
 )
 def test_fit_feature_weights_invalid(weights, message):
     features, labels = blobs()
@@ -331,15 +356,26 @@ def test_fit_feature_weights_invalid(weights, message):
 def test_train_block_weights_per_family(tmp_path):
     recordings = load_dataset("cwru", CWRU_EXCERPT, channels=("DE",), sample_rate=12000, loads=(0,))
     extractor = FeatureExtractor(
-        ["time.kurtosis", "band.rms"], 12000.0, 2048, ("DE",), bands=[(100, 1000), (1000, 3000), (3000, 5000), (5000, 5900)]
+        ["time.kurtosis", "band.rms"],
+        12000.0,
+        2048,
+        ("DE",),
+        bands=[(100, 1000), (1000, 3000), (3000, 5000), (5000, 5900)],
     )
     trained = train_model(
-        recordings, features=extractor, window=2048, hop=2048, n_clusters=4,
-        balance_labels=True, feature_weights="blocks",
+        recordings,
+        features=extractor,
+        window=2048,
+        hop=2048,
+        n_clusters=4,
+        balance_labels=True,
+        feature_weights="blocks",
     )
     scaler = trained.pipeline.named_steps["scaler"]
     ratio = np.sqrt(trained.features.var(axis=0)) / scaler.scale_
     np.testing.assert_allclose(ratio, [1.0, 0.5, 0.5, 0.5, 0.5])
     assert trained.training.options == {"balance_labels": True, "feature_weights": "blocks"}
     metadata = export_model(trained, tmp_path / "model.onnx")
-    assert load_model(tmp_path / "model.onnx").metadata.training.options == metadata.training.options
+    assert (
+        load_model(tmp_path / "model.onnx").metadata.training.options == metadata.training.options
+    )

@@ -15,7 +15,7 @@ from edgemon.training.inspect import inspect_text
     [("kmeans", {"pca": 0.9}), ("gmm", {"covariance_type": "tied"})],
 )
 def test_inspect_lists_everything(tmp_path, algorithm, options):
-    path, trained = exported_model(tmp_path, algorithm, **options)
+    path, _trained = exported_model(tmp_path, algorithm, **options)
     metadata = load_model(path).metadata
     text = inspect_text(path)
     assert metadata.model_id in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from edgemon.features import FeatureExtractor
@@ -18,7 +20,7 @@ def test_third_octave_bands_below_nyquist(sample_rate, n_bands, last_high):
     assert bands[0] == (88.4, 111.4)
     assert bands[-1][1] == last_high
     assert all(high < sample_rate / 2 for _, high in bands)
-    assert all(a[1] == b[0] for a, b in zip(bands, bands[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(bands))
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,7 @@ def test_elbow_index_cases(y, expected):
 
 def test_select_caps_range_at_windows():
     points = _separated_blobs(2)[:6]
-    chosen, selection = select_n_clusters(points, algorithm="gmm", k_range=(2, 20))
+    _chosen, selection = select_n_clusters(points, algorithm="gmm", k_range=(2, 20))
     assert max(selection.scores) == 5
 
 

@@ -9,7 +9,6 @@ installed, the numpy scorer elsewhere.
 from __future__ import annotations
 
 import importlib.util
-
 import logging
 import math
 from collections.abc import Sequence

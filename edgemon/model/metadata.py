@@ -5,8 +5,8 @@ Export stores one JSON document under the ``metadata_props`` key
 before it starts: features and their order, window, sample rate and
 channels.  It also names the clusters, sets when to report ``unknown``,
 records where the model came from (training files with their sha256, library
-versions), and stores the numeric parameters of the pure-numpy scorer.  ``docs/model.md`` describes every
-field.
+versions), and stores the numeric parameters of the pure-numpy scorer.
+``docs/model.md`` describes every field.
 
 The document carries ``format_version``; a reader rejects versions it does
 not know instead of guessing at their meaning.
@@ -443,4 +443,3 @@ def _gmm_parameter_problems(params: ScorerParameters, k: int, d: int) -> list[st
         for name, shape in expected.items()
         if getattr(params, name) is None or getattr(params, name).shape != shape
     ]
-

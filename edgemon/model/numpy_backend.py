@@ -97,7 +97,9 @@ def _log_gaussian(points: np.ndarray, params: ScorerParameters) -> np.ndarray:
     return -0.5 * (n_dims * _LOG_2PI + squared) + log_det
 
 
-def gmm_log_likelihood(points: np.ndarray, params: ScorerParameters) -> tuple[np.ndarray, np.ndarray]:
+def gmm_log_likelihood(
+    points: np.ndarray, params: ScorerParameters
+) -> tuple[np.ndarray, np.ndarray]:
     """Return the most likely component and the log-likelihood of each point.
 
     Parameters

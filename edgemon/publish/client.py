@@ -244,9 +244,7 @@ class MqttPublisher:
                     self.settings.topic_prefix, self.device, event.sensor
                 )
         if self._stop.is_set():
-            raise PublishError(
-                "the publisher was stopped; submit_states() must come before stop()"
-            )
+            raise PublishError("the publisher was stopped; submit_states() must come before stop()")
         if not events:
             return []
         messages = [

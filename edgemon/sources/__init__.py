@@ -26,8 +26,7 @@ from edgemon.errors import ConfigError
 from edgemon.sources.base import Block, Source
 from edgemon.sources.options import raise_problems
 
-__all__ = ["SOURCE_KINDS", "Block", "Source", "check_source_options", "make_source",
-           "source_class"]
+__all__ = ["SOURCE_KINDS", "Block", "Source", "check_source_options", "make_source", "source_class"]
 
 #: Source kind -> "module:class" of its implementation.
 SOURCE_KINDS: dict[str, str] = {

@@ -54,16 +54,24 @@ FIFO_STATUS = 0x39
 
 DEVICE_ID = 0xE5
 #: BW_RATE rate codes (Table 7), normal power.
-RATE_CODES = {3200: 0x0F, 1600: 0x0E, 800: 0x0D, 400: 0x0C, 200: 0x0B, 100: 0x0A, 50: 0x09,
-              25: 0x08}
+RATE_CODES = {
+    3200: 0x0F,
+    1600: 0x0E,
+    800: 0x0D,
+    400: 0x0C,
+    200: 0x0B,
+    100: 0x0A,
+    50: 0x09,
+    25: 0x08,
+}
 #: DATA_FORMAT range bits D1:D0.
 RANGE_BITS = {2: 0b00, 4: 0b01, 8: 0b10, 16: 0b11}
-FULL_RES = 0x08           # DATA_FORMAT D3
-MEASURE = 0x08            # POWER_CTL D3
-FIFO_MODE_STREAM = 0x80   # FIFO_CTL D7:D6 = 10
-FIFO_ENTRIES = 0x3F       # FIFO_STATUS D5:D0
-INT_OVERRUN = 0x01        # INT_SOURCE D0
-SPI_MULTI_BYTE = 0x40     # MB bit of the SPI address byte
+FULL_RES = 0x08  # DATA_FORMAT D3
+MEASURE = 0x08  # POWER_CTL D3
+FIFO_MODE_STREAM = 0x80  # FIFO_CTL D7:D6 = 10
+FIFO_ENTRIES = 0x3F  # FIFO_STATUS D5:D0
+INT_OVERRUN = 0x01  # INT_SOURCE D0
+SPI_MULTI_BYTE = 0x40  # MB bit of the SPI address byte
 #: g per count in full-resolution mode (256 LSB/g typical, data sheet Table 1).
 G_PER_COUNT = 1 / 256
 WATERMARK = 16
@@ -111,21 +119,46 @@ class Adxl345Source(FifoChipSource):
     fifo_depth: ClassVar[int] = 32
     OPTIONS: ClassVar[tuple[Option, ...]] = (
         Option("interface", (str,), "spi", one_of(("spi", "i2c")), help='"spi" or "i2c"'),
-        Option("sample_rate", (int,), 3200, one_of(sorted(RATE_CODES, reverse=True)),
-               help="the output data rate in Hz"),
+        Option(
+            "sample_rate",
+            (int,),
+            3200,
+            one_of(sorted(RATE_CODES, reverse=True)),
+            help="the output data rate in Hz",
+        ),
         Option("range_g", (int,), 16, one_of(RANGE_BITS), help="the range in g: 2, 4, 8 or 16"),
-        Option("channels", (list, tuple), AXES, channel_names(AXES),
-               help='the axes to deliver, e.g. ["x", "z"]'),
+        Option(
+            "channels",
+            (list, tuple),
+            AXES,
+            channel_names(AXES),
+            help='the axes to deliver, e.g. ["x", "z"]',
+        ),
         Option("spi_bus", (int,), 0, in_range(0, 255), help="the SPI bus number"),
         Option("spi_device", (int,), 0, in_range(0, 255), help="the SPI chip select"),
-        Option("spi_speed_hz", (int,), 2_000_000, in_range(100_000, 5_000_000),
-               help="the SPI clock in Hz"),
+        Option(
+            "spi_speed_hz",
+            (int,),
+            2_000_000,
+            in_range(100_000, 5_000_000),
+            help="the SPI clock in Hz",
+        ),
         Option("i2c_bus", (int,), 1, in_range(0, 255), help="the I2C bus number"),
-        Option("i2c_address", (int,), 0x53, one_of(I2C_ADDRESSES),
-               help="the I2C address, 0x53 (83) or 0x1D (29)"),
+        Option(
+            "i2c_address",
+            (int,),
+            0x53,
+            one_of(I2C_ADDRESSES),
+            help="the I2C address, 0x53 (83) or 0x1D (29)",
+        ),
         Option("block_size", (int,), 256, in_range(1, 100_000), help="samples per block"),
-        Option("max_bus_errors", (int,), 10, in_range(1, 1_000_000),
-               help="failed transfers in a row before the source gives up"),
+        Option(
+            "max_bus_errors",
+            (int,),
+            10,
+            in_range(1, 1_000_000),
+            help="failed transfers in a row before the source gives up",
+        ),
     )
 
     def __init__(
@@ -147,12 +180,21 @@ class Adxl345Source(FifoChipSource):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        values = self._validated({
-            "interface": interface, "sample_rate": sample_rate, "range_g": range_g,
-            "channels": channels, "spi_bus": spi_bus, "spi_device": spi_device,
-            "spi_speed_hz": spi_speed_hz, "i2c_bus": i2c_bus, "i2c_address": i2c_address,
-            "block_size": block_size, "max_bus_errors": max_bus_errors,
-        })
+        values = self._validated(
+            {
+                "interface": interface,
+                "sample_rate": sample_rate,
+                "range_g": range_g,
+                "channels": channels,
+                "spi_bus": spi_bus,
+                "spi_device": spi_device,
+                "spi_speed_hz": spi_speed_hz,
+                "i2c_bus": i2c_bus,
+                "i2c_address": i2c_address,
+                "block_size": block_size,
+                "max_bus_errors": max_bus_errors,
+            }
+        )
         self.interface = interface
         self.range_g = range_g
         self.spi_bus, self.spi_device, self.spi_speed_hz = spi_bus, spi_device, spi_speed_hz
@@ -166,9 +208,15 @@ class Adxl345Source(FifoChipSource):
         # rollover. The driver takes the extreme codes as saturation, not checked on hardware.
         self._count_limits = (-256 * range_g, 256 * range_g - 1)
         super().__init__(
-            sample_rate=values["sample_rate"], channels=values["channels"], full_scale=range_g,
-            block_size=block_size, max_bus_errors=max_bus_errors, name=name or default_name,
-            device=device, clock=clock, sleep=sleep,
+            sample_rate=values["sample_rate"],
+            channels=values["channels"],
+            full_scale=range_g,
+            block_size=block_size,
+            max_bus_errors=max_bus_errors,
+            name=name or default_name,
+            device=device,
+            clock=clock,
+            sleep=sleep,
         )
 
     @classmethod
@@ -204,9 +252,11 @@ class Adxl345Source(FifoChipSource):
         registers.write(DATA_FORMAT, FULL_RES | RANGE_BITS[self.range_g])
         registers.write(FIFO_CTL, 0)  # bypass mode empties the FIFO
         registers.write(FIFO_CTL, FIFO_MODE_STREAM | WATERMARK)
-        for register, expected in ((BW_RATE, RATE_CODES[int(self.sample_rate)]),
-                                   (DATA_FORMAT, FULL_RES | RANGE_BITS[self.range_g]),
-                                   (FIFO_CTL, FIFO_MODE_STREAM | WATERMARK)):
+        for register, expected in (
+            (BW_RATE, RATE_CODES[int(self.sample_rate)]),
+            (DATA_FORMAT, FULL_RES | RANGE_BITS[self.range_g]),
+            (FIFO_CTL, FIFO_MODE_STREAM | WATERMARK),
+        ):
             value = registers.read(register)[0]
             if value != expected:
                 raise SourceError(

@@ -127,8 +127,9 @@ class I2cRegisters:
         data = bytearray()
         while len(data) < length:
             chunk = min(self.MAX_BLOCK, length - len(data))
-            data += bytes(self.device.read_i2c_block_data(self.address, register + len(data),
-                                                          chunk))
+            data += bytes(
+                self.device.read_i2c_block_data(self.address, register + len(data), chunk)
+            )
         return bytes(data)
 
     def write(self, register: int, value: int) -> None:

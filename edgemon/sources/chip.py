@@ -184,8 +184,14 @@ class FifoChipSource(Source):
             self._continue_after_reopen()
         self._opened_before = True
         self._reset_stream()
-        logger.info("%s: %s streaming %s at %g Hz, range +-%g g", self.name, self.chip,
-                    ",".join(self.channels), self.sample_rate, self.full_scale)
+        logger.info(
+            "%s: %s streaming %s at %g Hz, range +-%g g",
+            self.name,
+            self.chip,
+            ",".join(self.channels),
+            self.sample_rate,
+            self.full_scale,
+        )
 
     def close(self) -> None:
         if self._registers is None:
@@ -228,8 +234,9 @@ class FifoChipSource(Source):
         closed_for = max(0.0, self._clock() - self._last_status)
         missed = max(1, round(closed_for * self._estimate_rate))
         self._next_index += missed
-        logger.info("%s: reopened after %.1f s; about %d samples missed", self.name, closed_for,
-                    missed)
+        logger.info(
+            "%s: reopened after %.1f s; about %d samples missed", self.name, closed_for, missed
+        )
 
     def _reset_stream(self) -> None:
         self._pending: list[np.ndarray] = []
@@ -253,9 +260,14 @@ class FifoChipSource(Source):
             self._counts["overruns"] += 1
             self._counts["overrun_samples"] += lost
             self._log.warning(
-                "overrun", "%s: %s FIFO overran; about %d samples lost (%d overruns so far); "
-                "the reader is too slow for %g Hz", self.name, self.chip, lost,
-                self._counts["overruns"], self.sample_rate,
+                "overrun",
+                "%s: %s FIFO overran; about %d samples lost (%d overruns so far); "
+                "the reader is too slow for %g Hz",
+                self.name,
+                self.chip,
+                lost,
+                self._counts["overruns"],
+                self.sample_rate,
             )
             self._skip(lost)
         self._last_status = now
@@ -289,8 +301,9 @@ class FifoChipSource(Source):
         counts = np.concatenate(self._pending)
         samples, saturated = self._to_g(counts[:, self._axes])
         flags = self._pending_flags | (WindowFlag.SATURATED if saturated else WindowFlag.NONE)
-        block = Block(samples, first_index=self._next_index - len(counts),
-                      received=self._clock(), flags=flags)
+        block = Block(
+            samples, first_index=self._next_index - len(counts), received=self._clock(), flags=flags
+        )
         self._pending = []
         self._pending_flags = WindowFlag.NONE
         self._counts["samples"] += len(counts)
@@ -304,11 +317,16 @@ class FifoChipSource(Source):
                 f"{self.name}: {self._failures_in_a_row} {self.chip} bus transfers failed in a "
                 f"row, the last with: {exc}; check the wiring and the power supply"
             ) from exc
-        self._log.warning("bus", "%s: %s bus transfer failed: %s (%d bus errors so far)",
-                          self.name, self.chip, exc, self._counts["bus_errors"])
+        self._log.warning(
+            "bus",
+            "%s: %s bus transfer failed: %s (%d bus errors so far)",
+            self.name,
+            self.chip,
+            exc,
+            self._counts["bus_errors"],
+        )
         self._pending_flags |= WindowFlag.BUS_ERROR
         if lost:
             self._skip(lost)
         # The samples after the failure are flagged too: the FIFO state around it is uncertain.
         self._pending_flags |= WindowFlag.BUS_ERROR
-

@@ -76,21 +76,56 @@ class FileSource(Source):
     kind: ClassVar[str] = "file"
     OPTIONS: ClassVar[tuple[Option, ...]] = (
         Option("path", (str, Path), help="the path of the recording"),
-        Option("channels", (list, tuple), None, channel_names(),
-               help='the channels to replay, e.g. ["DE"]; default all'),
-        Option("sample_rate", (float,), None, positive,
-               help="the replay rate in Hz; the file is resampled when it differs"),
-        Option("speed", (float,), 1.0, nonnegative,
-               help="1 for real time, 10 for ten times faster, 0 for as fast as possible"),
+        Option(
+            "channels",
+            (list, tuple),
+            None,
+            channel_names(),
+            help='the channels to replay, e.g. ["DE"]; default all',
+        ),
+        Option(
+            "sample_rate",
+            (float,),
+            None,
+            positive,
+            help="the replay rate in Hz; the file is resampled when it differs",
+        ),
+        Option(
+            "speed",
+            (float,),
+            1.0,
+            nonnegative,
+            help="1 for real time, 10 for ten times faster, 0 for as fast as possible",
+        ),
         Option("block_size", (int,), 1024, in_range(1, 1_000_000), help="samples per block"),
-        Option("file_sample_rate", (float,), None, positive,
-               help="the file's own rate in Hz, for .npy and CSV files that do not state it"),
-        Option("format", (str,), None, one_of(_FORMATS),
-               help="the file's format; default detected from its content"),
-        Option("start", (float,), 0.0, nonnegative,
-               help="seconds into the recording where the replay starts"),
-        Option("duration", (float,), None, positive,
-               help="seconds to replay from start; default to the end"),
+        Option(
+            "file_sample_rate",
+            (float,),
+            None,
+            positive,
+            help="the file's own rate in Hz, for .npy and CSV files that do not state it",
+        ),
+        Option(
+            "format",
+            (str,),
+            None,
+            one_of(_FORMATS),
+            help="the file's format; default detected from its content",
+        ),
+        Option(
+            "start",
+            (float,),
+            0.0,
+            nonnegative,
+            help="seconds into the recording where the replay starts",
+        ),
+        Option(
+            "duration",
+            (float,),
+            None,
+            positive,
+            help="seconds to replay from start; default to the end",
+        ),
     )
     live = False
 
@@ -110,11 +145,19 @@ class FileSource(Source):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        values = self._validated({
-            "path": path, "channels": channels, "sample_rate": sample_rate, "speed": speed,
-            "block_size": block_size, "file_sample_rate": file_sample_rate, "format": format,
-            "start": start, "duration": duration,
-        })
+        values = self._validated(
+            {
+                "path": path,
+                "channels": channels,
+                "sample_rate": sample_rate,
+                "speed": speed,
+                "block_size": block_size,
+                "file_sample_rate": file_sample_rate,
+                "format": format,
+                "start": start,
+                "duration": duration,
+            }
+        )
         self.path = Path(values["path"])
         self.speed = float(values["speed"])
         self.block_size = values["block_size"]
@@ -170,7 +213,9 @@ class FileSource(Source):
 
         try:
             recording = read_recording(
-                self.path, channels=self._requested_channels, format=self.format,
+                self.path,
+                channels=self._requested_channels,
+                format=self.format,
                 sample_rate=self.file_sample_rate,
             )
             original_rate = recording.sample_rate
@@ -191,18 +236,25 @@ class FileSource(Source):
         self._total = last - first
         self._start = None
         resampled = (
-            f" (resampled from {original_rate:g} Hz)" if recording.sample_rate != original_rate
+            f" (resampled from {original_rate:g} Hz)"
+            if recording.sample_rate != original_rate
             else ""
         )
         pace = "unpaced" if self.speed == 0 else f"at {self.speed:g}x real time"
         segment = (
-            f" from {first / recording.sample_rate:g} s" if first or last < recording.n_samples
+            f" from {first / recording.sample_rate:g} s"
+            if first or last < recording.n_samples
             else ""
         )
         logger.info(
             "%s: replaying %d samples of %s at %g Hz%s%s, %s",
-            self.name, self._total, ",".join(recording.channels),
-            recording.sample_rate, resampled, segment, pace,
+            self.name,
+            self._total,
+            ",".join(recording.channels),
+            recording.sample_rate,
+            resampled,
+            segment,
+            pace,
         )
 
     def _segment(self, n_samples: int, rate: float) -> tuple[int, int]:
@@ -214,7 +266,11 @@ class FileSource(Source):
                 f"{self.name}: start={self.start:g} s is at or beyond the end of the recording "
                 f"({length:g} s); choose a start below {length:g} s"
             )
-        last = n_samples if self.duration is None else min(n_samples, first + round(self.duration * rate))
+        last = (
+            n_samples
+            if self.duration is None
+            else min(n_samples, first + round(self.duration * rate))
+        )
         if last <= first:
             raise SourceError(
                 f"{self.name}: duration={self.duration:g} s selects no samples at {rate:g} Hz; "
@@ -250,7 +306,10 @@ class FileSource(Source):
             if wait > 0:
                 self._sleep(wait)
 
-        block = Block(self._samples[self._sent:stop], first_index=self._offset + self._sent,
-                      received=self._clock())
+        block = Block(
+            self._samples[self._sent : stop],
+            first_index=self._offset + self._sent,
+            received=self._clock(),
+        )
         self._sent = stop
         return block

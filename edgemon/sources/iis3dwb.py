@@ -106,15 +106,30 @@ class Iis3dwbSource(FifoChipSource):
     fifo_depth: ClassVar[int] = 512
     OPTIONS: ClassVar[tuple[Option, ...]] = (
         Option("range_g", (int,), 16, one_of((2, 4, 8, 16)), help="the range in g: 2, 4, 8 or 16"),
-        Option("channels", (list, tuple), AXES, channel_names(AXES),
-               help='the axes to deliver, e.g. ["x", "z"]'),
+        Option(
+            "channels",
+            (list, tuple),
+            AXES,
+            channel_names(AXES),
+            help='the axes to deliver, e.g. ["x", "z"]',
+        ),
         Option("spi_bus", (int,), 0, in_range(0, 255), help="the SPI bus number"),
         Option("spi_device", (int,), 0, in_range(0, 255), help="the SPI chip select"),
-        Option("spi_speed_hz", (int,), 8_000_000, in_range(2_500_000, 10_000_000),
-               help="the SPI clock in Hz"),
+        Option(
+            "spi_speed_hz",
+            (int,),
+            8_000_000,
+            in_range(2_500_000, 10_000_000),
+            help="the SPI clock in Hz",
+        ),
         Option("block_size", (int,), 2048, in_range(1, 1_000_000), help="samples per block"),
-        Option("max_bus_errors", (int,), 10, in_range(1, 1_000_000),
-               help="failed transfers in a row before the source gives up"),
+        Option(
+            "max_bus_errors",
+            (int,),
+            10,
+            in_range(1, 1_000_000),
+            help="failed transfers in a row before the source gives up",
+        ),
     )
 
     def __init__(
@@ -132,20 +147,31 @@ class Iis3dwbSource(FifoChipSource):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        values = self._validated({
-            "range_g": range_g, "channels": channels, "spi_bus": spi_bus,
-            "spi_device": spi_device, "spi_speed_hz": spi_speed_hz, "block_size": block_size,
-            "max_bus_errors": max_bus_errors,
-        })
+        values = self._validated(
+            {
+                "range_g": range_g,
+                "channels": channels,
+                "spi_bus": spi_bus,
+                "spi_device": spi_device,
+                "spi_speed_hz": spi_speed_hz,
+                "block_size": block_size,
+                "max_bus_errors": max_bus_errors,
+            }
+        )
         self.range_g = range_g
         self.spi_bus, self.spi_device, self.spi_speed_hz = spi_bus, spi_device, spi_speed_hz
         self._g_per_count = SENSITIVITY_MG[range_g] / 1000
         self.actual_rate: float | None = None
         super().__init__(
-            sample_rate=ODR, channels=values["channels"], full_scale=range_g,
-            block_size=block_size, max_bus_errors=max_bus_errors,
-            name=name or f"iis3dwb spi{spi_bus}.{spi_device}", device=device,
-            clock=clock, sleep=sleep,
+            sample_rate=ODR,
+            channels=values["channels"],
+            full_scale=range_g,
+            block_size=block_size,
+            max_bus_errors=max_bus_errors,
+            name=name or f"iis3dwb spi{spi_bus}.{spi_device}",
+            device=device,
+            clock=clock,
+            sleep=sleep,
         )
         self._counts["unexpected_tags"] = 0
 
@@ -190,8 +216,12 @@ class Iis3dwbSource(FifoChipSource):
         freq_fine = raw - 256 if raw >= 128 else raw
         self.actual_rate = ODR * (1 + 0.0015 * freq_fine)
         self._estimate_rate = self.actual_rate
-        logger.info("%s: actual output data rate %.1f Hz (INTERNAL_FREQ_FINE %d)",
-                    self.name, self.actual_rate, freq_fine)
+        logger.info(
+            "%s: actual output data rate %.1f Hz (INTERNAL_FREQ_FINE %d)",
+            self.name,
+            self.actual_rate,
+            freq_fine,
+        )
 
     def _fifo_status(self, registers: RegisterBus) -> tuple[int, bool]:
         status1, status2 = registers.read(FIFO_STATUS1, 2)
@@ -217,8 +247,12 @@ class Iis3dwbSource(FifoChipSource):
         accelerometer = (words[:, 0] >> 3) == TAG_ACCELEROMETER
         if not accelerometer.all():
             self._counts["unexpected_tags"] += int((~accelerometer).sum())
-            self._log.warning("tags", "%s: skipped FIFO words that are not accelerometer data "
-                              "(%d so far)", self.name, self._counts["unexpected_tags"])
+            self._log.warning(
+                "tags",
+                "%s: skipped FIFO words that are not accelerometer data (%d so far)",
+                self.name,
+                self._counts["unexpected_tags"],
+            )
         payload = np.ascontiguousarray(words[accelerometer, 1:])
         return payload.view("<i2").reshape(-1, 3).astype(np.int32)
 

@@ -136,8 +136,14 @@ def _type_problem(option: Option, value: Any) -> str | None:
 
 
 def _type_description(types: tuple[type, ...]) -> str:
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-             list: "a list", tuple: "a list"}
+    names = {
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        tuple: "a list",
+    }
     return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
 
 

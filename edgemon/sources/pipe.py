@@ -67,16 +67,34 @@ class PipeSource(Source):
 
     kind: ClassVar[str] = "pipe"
     OPTIONS: ClassVar[tuple[Option, ...]] = (
-        Option("sample_rate", (float,), check=positive,
-               help="the writer's sample rate in Hz, e.g. 12000"),
-        Option("channels", (list, tuple), check=channel_names(),
-               help='the list of channel names, one per sample in a frame, e.g. ["x", "y"]'),
+        Option(
+            "sample_rate",
+            (float,),
+            check=positive,
+            help="the writer's sample rate in Hz, e.g. 12000",
+        ),
+        Option(
+            "channels",
+            (list, tuple),
+            check=channel_names(),
+            help='the list of channel names, one per sample in a frame, e.g. ["x", "y"]',
+        ),
         Option("path", (str,), "-", help='"-" for standard input, or the path of a FIFO'),
-        Option("sample_format", (str,), "float32", one_of(_DTYPES),
-               help='"float32" or "int16", little-endian'),
+        Option(
+            "sample_format",
+            (str,),
+            "float32",
+            one_of(_DTYPES),
+            help='"float32" or "int16", little-endian',
+        ),
         Option("scale", (float,), 1.0, positive, help="g per stored unit"),
-        Option("full_scale", (float,), None, positive,
-               help="the sensor's full scale in g; reaching it flags the block SATURATED"),
+        Option(
+            "full_scale",
+            (float,),
+            None,
+            positive,
+            help="the sensor's full scale in g; reaching it flags the block SATURATED",
+        ),
         Option("block_size", (int,), 1024, in_range(1, 1_000_000), help="maximum frames per block"),
     )
     live = True
@@ -93,11 +111,17 @@ class PipeSource(Source):
         block_size: int = 1024,
         name: str | None = None,
     ) -> None:
-        values = self._validated({
-            "sample_rate": sample_rate, "channels": channels, "path": path,
-            "sample_format": sample_format, "scale": scale, "full_scale": full_scale,
-            "block_size": block_size,
-        })
+        values = self._validated(
+            {
+                "sample_rate": sample_rate,
+                "channels": channels,
+                "path": path,
+                "sample_format": sample_format,
+                "scale": scale,
+                "full_scale": full_scale,
+                "block_size": block_size,
+            }
+        )
         self.sample_rate = float(values["sample_rate"])
         self.channels = tuple(values["channels"])
         self.path = values["path"]
@@ -137,8 +161,14 @@ class PipeSource(Source):
         # The frame count, and so the sample index, continues across a reopen.
         self._pending.clear()
         self._ended = False
-        logger.info("%s: reading %s %s frames of %s at %g Hz", self.name, self.sample_format,
-                    "little-endian", ",".join(self.channels), self.sample_rate)
+        logger.info(
+            "%s: reading %s %s frames of %s at %g Hz",
+            self.name,
+            self.sample_format,
+            "little-endian",
+            ",".join(self.channels),
+            self.sample_rate,
+        )
 
     def close(self) -> None:
         if self._fd is not None and self._owns_fd:
@@ -203,7 +233,10 @@ class PipeSource(Source):
 
     def _drop_partial_frame(self) -> None:
         if self._pending:
-            logger.warning("%s: dropped %d trailing bytes, less than one %d-byte frame",
-                           self.name, len(self._pending), self._frame_size)
+            logger.warning(
+                "%s: dropped %d trailing bytes, less than one %d-byte frame",
+                self.name,
+                len(self._pending),
+                self._frame_size,
+            )
             self._pending.clear()
-

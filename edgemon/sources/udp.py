@@ -80,20 +80,52 @@ class UdpSource(Source):
 
     kind: ClassVar[str] = "udp"
     OPTIONS: ClassVar[tuple[Option, ...]] = (
-        Option("sample_rate", (float,), check=positive,
-               help="the sender's sample rate in Hz, e.g. 12000"),
-        Option("channels", (list, tuple), check=channel_names(max_count=0xFFFF),
-               help='the list of channel names the packets carry, e.g. ["DE"]'),
-        Option("host", (str,), "127.0.0.1",
-               help="the address to bind; 0.0.0.0 receives from the network"),
-        Option("port", (int,), 9870, in_range(0, 65535),
-               help="the UDP port to bind; 0 picks a free one"),
-        Option("full_scale", (float,), None, positive,
-               help="the sensor's full scale in g; reaching it flags the block SATURATED"),
-        Option("receive_buffer", (int,), 4 * 1024 * 1024, in_range(4096, 2**31 - 1),
-               help="the requested socket receive buffer in bytes"),
-        Option("sender_timeout", (float,), 2.0, positive,
-               help="seconds of silence after which another sender may take over"),
+        Option(
+            "sample_rate",
+            (float,),
+            check=positive,
+            help="the sender's sample rate in Hz, e.g. 12000",
+        ),
+        Option(
+            "channels",
+            (list, tuple),
+            check=channel_names(max_count=0xFFFF),
+            help='the list of channel names the packets carry, e.g. ["DE"]',
+        ),
+        Option(
+            "host",
+            (str,),
+            "127.0.0.1",
+            help="the address to bind; 0.0.0.0 receives from the network",
+        ),
+        Option(
+            "port",
+            (int,),
+            9870,
+            in_range(0, 65535),
+            help="the UDP port to bind; 0 picks a free one",
+        ),
+        Option(
+            "full_scale",
+            (float,),
+            None,
+            positive,
+            help="the sensor's full scale in g; reaching it flags the block SATURATED",
+        ),
+        Option(
+            "receive_buffer",
+            (int,),
+            4 * 1024 * 1024,
+            in_range(4096, 2**31 - 1),
+            help="the requested socket receive buffer in bytes",
+        ),
+        Option(
+            "sender_timeout",
+            (float,),
+            2.0,
+            positive,
+            help="seconds of silence after which another sender may take over",
+        ),
     )
     live = True
 
@@ -109,11 +141,17 @@ class UdpSource(Source):
         sender_timeout: float = 2.0,
         name: str | None = None,
     ) -> None:
-        values = self._validated({
-            "sample_rate": sample_rate, "channels": channels, "host": host, "port": port,
-            "full_scale": full_scale, "receive_buffer": receive_buffer,
-            "sender_timeout": sender_timeout,
-        })
+        values = self._validated(
+            {
+                "sample_rate": sample_rate,
+                "channels": channels,
+                "host": host,
+                "port": port,
+                "full_scale": full_scale,
+                "receive_buffer": receive_buffer,
+                "sender_timeout": sender_timeout,
+            }
+        )
         self.sample_rate = float(values["sample_rate"])
         self.channels = tuple(values["channels"])
         self.host = values["host"]
@@ -127,8 +165,20 @@ class UdpSource(Source):
         self._socket: socket.socket | None = None
         self._log = RateLimitedLog(logger)
         self._counts = collections.Counter(
-            {key: 0 for key in ("packets", "samples", "lost_packets", "duplicates", "reordered",
-                                "malformed", "mismatched", "foreign", "restarts")}
+            {
+                key: 0
+                for key in (
+                    "packets",
+                    "samples",
+                    "lost_packets",
+                    "duplicates",
+                    "reordered",
+                    "malformed",
+                    "mismatched",
+                    "foreign",
+                    "restarts",
+                )
+            }
         )
         self._sender: Any = None
         self._last_received = 0.0
@@ -163,7 +213,11 @@ class UdpSource(Source):
         granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         logger.info(
             "%s: listening on %s:%d for %s at %g Hz (receive buffer %d bytes)",
-            self.name, *self.address, ",".join(self.channels), self.sample_rate, granted,
+            self.name,
+            *self.address,
+            ",".join(self.channels),
+            self.sample_rate,
+            granted,
         )
 
     def close(self) -> None:
@@ -202,8 +256,14 @@ class UdpSource(Source):
             packet = decode_packet(data)
         except PacketError as exc:
             self._counts["malformed"] += 1
-            self._log.warning("malformed", "%s: dropped malformed packet from %s: %s (%d so far)",
-                              self.name, _format_address(sender), exc, self._counts["malformed"])
+            self._log.warning(
+                "malformed",
+                "%s: dropped malformed packet from %s: %s (%d so far)",
+                self.name,
+                _format_address(sender),
+                exc,
+                self._counts["malformed"],
+            )
             return None
         same_rate = math.isclose(packet.sample_rate, self.sample_rate, rel_tol=1e-9)
         if packet.n_channels != len(self.channels) or not same_rate:
@@ -212,8 +272,13 @@ class UdpSource(Source):
                 "mismatched",
                 "%s: dropped packet from %s with %d channels at %g Hz; configured %d channels "
                 "(%s) at %g Hz (%d dropped so far)",
-                self.name, _format_address(sender), packet.n_channels, packet.sample_rate,
-                len(self.channels), ",".join(self.channels), self.sample_rate,
+                self.name,
+                _format_address(sender),
+                packet.n_channels,
+                packet.sample_rate,
+                len(self.channels),
+                ",".join(self.channels),
+                self.sample_rate,
                 self._counts["mismatched"],
             )
             return None
@@ -244,7 +309,10 @@ class UdpSource(Source):
         if silent >= self.sender_timeout:
             logger.warning(
                 "%s: sender %s silent for %.1f s; now receiving from %s",
-                self.name, _format_address(self._sender), silent, _format_address(sender),
+                self.name,
+                _format_address(self._sender),
+                silent,
+                _format_address(sender),
             )
             self._sender = sender
             # A new sender starts a new stream: resynchronise on this packet.
@@ -252,8 +320,11 @@ class UdpSource(Source):
             return True
         self._counts["foreign"] += 1
         self._log.warning(
-            "foreign", "%s: dropped packet from %s while receiving from %s (%d dropped so far)",
-            self.name, _format_address(sender), _format_address(self._sender),
+            "foreign",
+            "%s: dropped packet from %s while receiving from %s (%d dropped so far)",
+            self.name,
+            _format_address(sender),
+            _format_address(self._sender),
             self._counts["foreign"],
         )
         return False
@@ -284,17 +355,26 @@ class UdpSource(Source):
                 self._counts["reordered"] += 1
                 kind = "late"
             self._log.warning(
-                kind, "%s: dropped %s packet %d (expected %d); %d duplicates, %d late so far",
-                self.name, kind, packet.sequence, self._next_sequence,
-                self._counts["duplicates"], self._counts["reordered"],
+                kind,
+                "%s: dropped %s packet %d (expected %d); %d duplicates, %d late so far",
+                self.name,
+                kind,
+                packet.sequence,
+                self._next_sequence,
+                self._counts["duplicates"],
+                self._counts["reordered"],
             )
             return False
 
         if ahead > 0:
             self._counts["lost_packets"] += ahead
             self._log.warning(
-                "lost", "%s: lost %d packets before sequence %d (%d lost so far)",
-                self.name, ahead, packet.sequence, self._counts["lost_packets"],
+                "lost",
+                "%s: lost %d packets before sequence %d (%d lost so far)",
+                self.name,
+                ahead,
+                packet.sequence,
+                self._counts["lost_packets"],
             )
         self._old_in_a_row = 0
         self._advance(packet)
@@ -318,7 +398,11 @@ class UdpSource(Source):
         self._counts["restarts"] += 1
         logger.warning(
             "%s: sender %s restarted at sequence %d (expected %d); about %d samples missed",
-            self.name, _format_address(sender), packet.sequence, self._next_sequence, missed,
+            self.name,
+            _format_address(sender),
+            packet.sequence,
+            self._next_sequence,
+            missed,
         )
         self._recent.clear()
         self._old_in_a_row = 0
@@ -333,4 +417,3 @@ def _format_address(address: Any) -> str:
     if isinstance(address, tuple) and len(address) >= 2:
         return f"{address[0]}:{address[1]}"
     return str(address)
-

@@ -63,8 +63,13 @@ SAMPLE_FORMATS: dict[str, tuple[int, np.dtype]] = {
 }
 _FORMAT_BY_CODE = {code: (name, dtype) for name, (code, dtype) in SAMPLE_FORMATS.items()}
 _INT16_LIMITS = (-32768, 32767)
-_KNOWN_FLAGS = int(WindowFlag.GAP | WindowFlag.SATURATED | WindowFlag.CONSTANT
-                   | WindowFlag.NONFINITE | WindowFlag.BUS_ERROR)
+_KNOWN_FLAGS = int(
+    WindowFlag.GAP
+    | WindowFlag.SATURATED
+    | WindowFlag.CONSTANT
+    | WindowFlag.NONFINITE
+    | WindowFlag.BUS_ERROR
+)
 
 
 class PacketError(SourceError):
@@ -216,8 +221,17 @@ def encode_packet(
             f"samples per packet"
         )
     header = _HEADER.pack(
-        MAGIC, VERSION, flags, n_channels, code, 0, n_samples, sequence,
-        float(sample_rate), first_sample, float(scale),
+        MAGIC,
+        VERSION,
+        flags,
+        n_channels,
+        code,
+        0,
+        n_samples,
+        sequence,
+        float(sample_rate),
+        first_sample,
+        float(scale),
     )
     return header + payload
 
@@ -236,8 +250,19 @@ def decode_packet(data: bytes) -> Packet:
         raise PacketError(
             f"datagram of {len(data)} bytes is shorter than the {HEADER_SIZE}-byte header"
         )
-    (magic, version, flags, n_channels, code, reserved, n_samples, sequence,
-     sample_rate, first_sample, scale) = _HEADER.unpack_from(data)
+    (
+        magic,
+        version,
+        flags,
+        n_channels,
+        code,
+        reserved,
+        n_samples,
+        sequence,
+        sample_rate,
+        first_sample,
+        scale,
+    ) = _HEADER.unpack_from(data)
     if magic != MAGIC:
         raise PacketError(f"bad magic {magic!r}, expected {MAGIC!r}: not an edgemon packet")
     if version != VERSION:

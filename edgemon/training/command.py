@@ -85,7 +85,10 @@ def train_preset(
             "machine's shaft speed: pass --shaft-rpm, or choose --features without env.*"
         )
     extractor = FeatureExtractor(
-        preset.features, first.sample_rate, preset.window, first.channels,
+        preset.features,
+        first.sample_rate,
+        preset.window,
+        first.channels,
         **preset.feature_options(first.sample_rate, shaft_hz),
     )
     options = {
@@ -96,8 +99,13 @@ def train_preset(
         **overrides,
     }
     trained = train_model(
-        recordings, features=extractor, window=preset.window, hop=preset.hop,
-        dataset=dataset, progress=progress, **options,
+        recordings,
+        features=extractor,
+        window=preset.window,
+        hop=preset.hop,
+        dataset=dataset,
+        progress=progress,
+        **options,
     )
     return trained, export_model(trained, path)
 
@@ -110,8 +118,12 @@ def _preset_clusters(preset: Preset, recordings: Sequence) -> int | None:
     n_clusters = preset.clusters_for(n_windows, n_labels)
     if n_clusters is not None and n_clusters < (preset.n_clusters or 0):
         logger.info(
-            "fitting %d clusters instead of %d: %d training windows allow one cluster per %d windows",
-            n_clusters, preset.n_clusters, n_windows, preset.min_windows_per_cluster,
+            "fitting %d clusters instead of %d: %d training windows allow one cluster per %d "
+            "windows",
+            n_clusters,
+            preset.n_clusters,
+            n_windows,
+            preset.min_windows_per_cluster,
         )
     return n_clusters
 
@@ -131,13 +143,19 @@ def train_from_args(args: argparse.Namespace, out: TextIO | None = None) -> int:
         preset = preset.with_changes(envelope_band=parse_band(args.envelope_band))
     if args.defect_orders is not None:
         preset = preset.with_changes(defect_orders=parse_orders(args.defect_orders))
-    shaft_rpm = args.shaft_rpm if args.shaft_rpm is not None else DATASET_SHAFT_RPM.get(args.dataset)
+    shaft_rpm = (
+        args.shaft_rpm if args.shaft_rpm is not None else DATASET_SHAFT_RPM.get(args.dataset)
+    )
     if shaft_rpm is not None and not shaft_rpm > 0:
         raise ConfigError(f"--shaft-rpm must be a positive speed in rpm, got {shaft_rpm:g}")
 
     recordings = load_dataset(
-        args.dataset, args.data, channels=channels, sample_rate=sample_rate,
-        loads=parse_loads(args.loads), progress=not args.quiet,
+        args.dataset,
+        args.data,
+        channels=channels,
+        sample_rate=sample_rate,
+        loads=parse_loads(args.loads),
+        progress=not args.quiet,
     )
     if not recordings:
         raise ConfigError(f"no recordings found in {args.data} for --dataset {args.dataset}")
@@ -147,13 +165,20 @@ def train_from_args(args: argparse.Namespace, out: TextIO | None = None) -> int:
         "pca": parse_pca(args.pca),
         "seed": args.seed,
         "novelty_quantile": args.novelty_quantile or DEFAULT_NOVELTY_QUANTILE,
-        "novelty_margin": DEFAULT_NOVELTY_MARGIN if args.novelty_margin is None else args.novelty_margin,
+        "novelty_margin": DEFAULT_NOVELTY_MARGIN
+        if args.novelty_margin is None
+        else args.novelty_margin,
     }
     if args.clusters is not None:
         overrides["n_clusters"] = parse_clusters(args.clusters)
     trained, metadata = train_preset(
-        recordings, args.out, preset=preset, shaft_rpm=shaft_rpm, dataset=args.dataset,
-        progress=not args.quiet, **overrides,
+        recordings,
+        args.out,
+        preset=preset,
+        shaft_rpm=shaft_rpm,
+        dataset=args.dataset,
+        progress=not args.quiet,
+        **overrides,
     )
     _print_summary(out, args, metadata, trained, len(recordings))
     return 0
@@ -166,7 +191,10 @@ def parse_band(text: str) -> tuple[float, float]:
     except ValueError:
         low = high = -1.0
     if not 0 < low < high:
-        raise ConfigError(f"--envelope-band must be LOW-HIGH in Hz with 0 < LOW < HIGH, e.g. 2500-4000, got {text!r}")
+        raise ConfigError(
+            "--envelope-band must be LOW-HIGH in Hz with 0 < LOW < HIGH, e.g. 2500-4000, got "
+            f"{text!r}"
+        )
     return low, high
 
 
@@ -188,7 +216,9 @@ def _channels_and_rate(args: argparse.Namespace) -> tuple[tuple[str, ...], float
     default_channels, default_rate = DATASET_DEFAULTS.get(args.dataset, ((), None))
     channels = tuple(args.channels) if args.channels else default_channels
     if not channels:
-        raise ConfigError(f"--channel is required for --dataset {args.dataset}: name the channel(s) to train on")
+        raise ConfigError(
+            f"--channel is required for --dataset {args.dataset}: name the channel(s) to train on"
+        )
     rate = args.sample_rate if args.sample_rate is not None else default_rate
     if rate is not None and rate <= 0:
         raise ConfigError(f"--sample-rate must be a positive number of Hz, got {rate:g}")
@@ -224,7 +254,9 @@ def parse_loads(text: str | None) -> tuple[int, ...] | None:
     except ValueError:
         loads = ()
     if not loads or any(load < 0 for load in loads):
-        raise ConfigError(f"--loads must be comma-separated motor loads in hp, e.g. 0,1,2, got {text!r}")
+        raise ConfigError(
+            f"--loads must be comma-separated motor loads in hp, e.g. 0,1,2, got {text!r}"
+        )
     return loads
 
 
@@ -240,22 +272,28 @@ def parse_pca(text: str | None) -> int | float | None:
         return int(value)
     if 0 < value < 1:
         return value
-    raise ConfigError(f"--pca must be a number of components >= 1 or a variance share in (0, 1), got {text!r}")
+    raise ConfigError(
+        f"--pca must be a number of components >= 1 or a variance share in (0, 1), got {text!r}"
+    )
 
 
 def _print_summary(out: TextIO, args: argparse.Namespace, metadata, trained, n_files: int) -> None:
     labels = Counter(trained.labels.tolist())
     correct = sum(
         int(label == metadata.states[cluster])
-        for label, cluster in zip(trained.labels.tolist(), trained.assignments.tolist(), strict=True)
+        for label, cluster in zip(
+            trained.labels.tolist(), trained.assignments.tolist(), strict=True
+        )
     )
     out.write(
         f"model {metadata.model_id} written to {args.out}\n"
         f"  trained on {metadata.training.n_windows} windows from {n_files} files "
         f"({', '.join(f'{name} {count}' for name, count in sorted(labels.items()))})\n"
         f"  {metadata.algorithm}, {metadata.n_clusters} clusters ({metadata.selection.method}), "
-        f"{len(metadata.columns)} features, window {metadata.window} at {metadata.sample_rate:g} Hz, hop {metadata.hop}\n"
-        f"  training windows whose cluster's state matches their label: {correct / len(trained.labels):.1%}\n"
+        f"{len(metadata.columns)} features, window {metadata.window} at "
+        f"{metadata.sample_rate:g} Hz, hop {metadata.hop}\n"
+        "  training windows whose cluster's state matches their label: "
+        f"{correct / len(trained.labels):.1%}\n"
         f"  novelty threshold ({metadata.novelty.kind}): {metadata.novelty.threshold:.4g}\n"
         f"  inspect it with: edgemon inspect {args.out}\n"
     )

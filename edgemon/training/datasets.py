@@ -183,6 +183,7 @@ def load_dataset(
 
 # Data set naming -------------------------------------------------------------------------------
 
+
 def label_from_name(path: str | Path) -> str | None:
     """Return the condition label that a CWRU or MFPT file name states, or None.
 
@@ -298,6 +299,7 @@ def _filter_loads(items: list, key: str, loads: set[float] | None, path: Path) -
 
 # Manifests -------------------------------------------------------------------------------------
 
+
 def _load_manifest(
     path: Path, channels: tuple[str, ...], sample_rate: float | None, progress: bool
 ) -> list[LabelledRecording]:
@@ -354,9 +356,10 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
     rows: list[tuple[str, dict[str, Any]]] = []
     for number, values in parsed[1:]:
         if len(values) > len(header):
-            row: dict[str, Any] = {"__extra__": values[len(header):]}
+            row: dict[str, Any] = {"__extra__": values[len(header) :]}
         else:
-            row = {key: value for key, value in zip(header, values) if value != ""}
+            # A short row leaves its last columns out, and the row check reports them as missing.
+            row = {key: value for key, value in zip(header, values, strict=False) if value != ""}
         rows.append((f"line {number}", row))
     return rows
 
@@ -432,6 +435,7 @@ def _manifest_channels(value: Any, problems: list[str]) -> tuple[str, ...] | Non
 
 # Reading ---------------------------------------------------------------------------------------
 
+
 def _read_entry(
     entry: _Entry, channels: tuple[str, ...], sample_rate: float | None
 ) -> LabelledRecording:
@@ -446,8 +450,11 @@ def _read_entry(
     )
     if file_channels != channels:
         recording = Recording(
-            recording.samples, recording.sample_rate, channels,
-            recording.path, recording.sha256,
+            recording.samples,
+            recording.sample_rate,
+            channels,
+            recording.path,
+            recording.sha256,
             {**recording.attrs, "file_channels": file_channels},
         )
     attrs = dict(entry.attrs)

@@ -187,7 +187,7 @@ def _clamp_squared_distances(onnx_model, output_name: str) -> None:
     from onnx import helper, numpy_helper
 
     graph = onnx_model.graph
-    for position, node in enumerate(graph.node):
+    for position, node in enumerate(graph.node):  # noqa: B007 (position is used after the loop)
         if node.op_type == "Sqrt" and list(node.output) == [output_name]:
             break
     else:

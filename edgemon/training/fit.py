@@ -229,7 +229,9 @@ def train_model(
     )
     options = {"balance_labels": balance_labels}
     if feature_weights is not None:
-        options["feature_weights"] = feature_weights if isinstance(feature_weights, str) else list(feature_weights)
+        options["feature_weights"] = (
+            feature_weights if isinstance(feature_weights, str) else list(feature_weights)
+        )
     training = TrainingSummary(
         dataset=dataset,
         files=tuple(files),
@@ -437,8 +439,7 @@ def _check_options(algorithm, n_clusters, covariance_type, pca, quantile, margin
         raise ConfigError(f"n_clusters must be None or an integer >= 1, got {n_clusters!r}")
     if covariance_type not in COVARIANCE_TYPES:
         raise ConfigError(
-            f"covariance_type must be one of {', '.join(COVARIANCE_TYPES)}; "
-            f"got {covariance_type!r}"
+            f"covariance_type must be one of {', '.join(COVARIANCE_TYPES)}; got {covariance_type!r}"
         )
     if pca is not None:
         valid_int = isinstance(pca, int) and not isinstance(pca, bool) and pca >= 1
@@ -466,7 +467,9 @@ def _fit_transform(steps: list, features: np.ndarray, weights: np.ndarray | None
     return points
 
 
-def _fit_estimator(estimator, algorithm: str, points: np.ndarray, labels: np.ndarray, balance: bool, seed: int) -> None:
+def _fit_estimator(
+    estimator, algorithm: str, points: np.ndarray, labels: np.ndarray, balance: bool, seed: int
+) -> None:
     if not balance:
         estimator.fit(points)
         return
@@ -483,13 +486,17 @@ def _fit_estimator(estimator, algorithm: str, points: np.ndarray, labels: np.nda
     estimator.fit(points[np.concatenate(rows)])
 
 
-def _resolve_weights(weights: str | Sequence[float] | None, columns: Sequence[str]) -> np.ndarray | None:
+def _resolve_weights(
+    weights: str | Sequence[float] | None, columns: Sequence[str]
+) -> np.ndarray | None:
     """Turn ``feature_weights`` into one factor per column (see :func:`train_model`)."""
     if weights is None:
         return None
     if isinstance(weights, str):
         if weights != "blocks":
-            raise ConfigError(f"feature_weights must be 'blocks', a list of numbers or None, got {weights!r}")
+            raise ConfigError(
+                f"feature_weights must be 'blocks', a list of numbers or None, got {weights!r}"
+            )
         families = [column.split("[", 1)[0] for column in columns]
         sizes = Counter(families)
         return np.array([1.0 / np.sqrt(sizes[family]) for family in families])
@@ -551,7 +558,9 @@ def _name_clusters(
                 state,
             )
         clusters.append(
-            ClusterSummary(state=state, count=len(members), purity=purity, label_counts=dict(ranked))
+            ClusterSummary(
+                state=state, count=len(members), purity=purity, label_counts=dict(ranked)
+            )
         )
     return tuple(clusters)
 
@@ -586,7 +595,9 @@ def _extractor(features, sample_rate: float, window: int, channels: tuple[str, .
                     f"feature extractor has {key}={spec[key]!r} but training uses {key}={value!r}"
                 )
         return features
-    return FeatureExtractor(list(features), sample_rate=sample_rate, window=window, channels=channels)
+    return FeatureExtractor(
+        list(features), sample_rate=sample_rate, window=window, channels=channels
+    )
 
 
 def _normalised(value):

@@ -4,8 +4,8 @@ The text starts with the model id and the ONNX header (IR version, opsets,
 inputs and outputs).  It goes on with the signal the model expects, its
 feature columns, the novelty threshold, and each cluster's state with its
 training counts and purity.  It ends with how the number of clusters was
-chosen, the training files and the library versions.  It reads the file with edgemon's own protobuf reader, so it also works
-without the onnx package.
+chosen, the training files and the library versions.  It reads the file with
+edgemon's own protobuf reader, so it also works without the onnx package.
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ def _tensor(tensor: TensorInfo) -> str:
 
 
 def _header(path: Path, info: OnnxInfo, meta: ModelMetadata) -> str:
-    opsets = ", ".join(f"{domain or 'ai.onnx'} {version}" for domain, version in info.opset_import.items())
+    opsets = ", ".join(
+        f"{domain or 'ai.onnx'} {version}" for domain, version in info.opset_import.items()
+    )
     estimator = meta.algorithm
     if meta.algorithm == "gmm":
         estimator += f" ({meta.parameters.covariance_type} covariance)"
@@ -178,7 +180,10 @@ def _training(meta: ModelMetadata) -> str:
                 ("windows", str(training.n_windows)),
                 ("files", str(len(training.files))),
                 ("created", f"{training.created} (seed {training.seed})"),
-                *[(key.replace("_", " "), str(value)) for key, value in sorted(training.options.items())],
+                *[
+                    (key.replace("_", " "), str(value))
+                    for key, value in sorted(training.options.items())
+                ],
             ]
         )
     ]

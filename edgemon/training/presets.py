@@ -43,7 +43,9 @@ SKF_6205_ORDERS: dict[str, float] = {
 }
 
 
-def third_octave_bands(sample_rate: float, first: int = -10, last: int = 7) -> tuple[tuple[float, float], ...]:
+def third_octave_bands(
+    sample_rate: float, first: int = -10, last: int = 7
+) -> tuple[tuple[float, float], ...]:
     """Return base-2 third-octave bands below the Nyquist frequency, in Hz.
 
     Band ``n`` is centred on ``1000 * 2**(n / 3)`` Hz with edges a sixth of an
@@ -94,7 +96,7 @@ class Preset:
         return any(name.startswith("env.") for name in self.features)
 
     def feature_options(self, sample_rate: float, shaft_hz: float | None = None) -> dict[str, Any]:
-        """Return the keyword arguments of ``FeatureExtractor`` besides names, rate, window and channels.
+        """Return the bands and envelope settings to pass to ``FeatureExtractor``.
 
         Parameters
         ----------

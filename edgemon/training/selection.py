@@ -69,8 +69,7 @@ def select_n_clusters(
     high = min(high, points.shape[0] - 1)
     if low < 2 or high < low:
         raise ConfigError(
-            f"k_range must satisfy 2 <= low <= high < n_windows={points.shape[0]}, "
-            f"got {k_range}"
+            f"k_range must satisfy 2 <= low <= high < n_windows={points.shape[0]}, got {k_range}"
         )
     candidates = range(low, high + 1)
     if progress:

@@ -57,38 +57,86 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgemon-sim",
         description="Stream a vibration recording over UDP in the edgemon framing, paced at "
-                    "its sample rate, as a stand-in for a live sensor.",
+        "its sample rate, as a stand-in for a live sensor.",
     )
-    parser.add_argument("--input", required=True, metavar="FILE",
-                        help="recording to stream (.mat, IMS text, .csv, .wav, .npy)")
-    parser.add_argument("--channel", action="append", metavar="NAME",
-                        help="channel to stream; repeat for several (default: all)")
-    parser.add_argument("--udp", type=parse_address, default=("127.0.0.1", 9870),
-                        metavar="HOST:PORT", help="destination (default: 127.0.0.1:9870)")
+    parser.add_argument(
+        "--input",
+        required=True,
+        metavar="FILE",
+        help="recording to stream (.mat, IMS text, .csv, .wav, .npy)",
+    )
+    parser.add_argument(
+        "--channel",
+        action="append",
+        metavar="NAME",
+        help="channel to stream; repeat for several (default: all)",
+    )
+    parser.add_argument(
+        "--udp",
+        type=parse_address,
+        default=("127.0.0.1", 9870),
+        metavar="HOST:PORT",
+        help="destination (default: 127.0.0.1:9870)",
+    )
 
-    parser.add_argument("--rate", type=_positive, metavar="HZ",
-                        help="resample to this rate in Hz before streaming (default: the file's)")
-    parser.add_argument("--file-rate", type=_positive, metavar="HZ",
-                        help="the file's rate in Hz, for .npy and CSV files that do not state it")
-    parser.add_argument("--speed", type=_positive, default=1.0,
-                        help="1 streams in real time, 10 ten times faster (default: 1)")
-    parser.add_argument("--loop", action="store_true",
-                        help="start again at the end; the sample index keeps increasing")
+    parser.add_argument(
+        "--rate",
+        type=_positive,
+        metavar="HZ",
+        help="resample to this rate in Hz before streaming (default: the file's)",
+    )
+    parser.add_argument(
+        "--file-rate",
+        type=_positive,
+        metavar="HZ",
+        help="the file's rate in Hz, for .npy and CSV files that do not state it",
+    )
+    parser.add_argument(
+        "--speed",
+        type=_positive,
+        default=1.0,
+        help="1 streams in real time, 10 ten times faster (default: 1)",
+    )
+    parser.add_argument(
+        "--loop",
+        action="store_true",
+        help="start again at the end; the sample index keeps increasing",
+    )
 
-    parser.add_argument("--seconds", type=_positive, metavar="S",
-                        help="stop after S seconds of stream time")
-    parser.add_argument("--int16", action="store_true",
-                        help="send int16 counts instead of float32 (needs --scale)")
-    parser.add_argument("--scale", type=_positive, metavar="G",
-                        help="g per int16 count, e.g. 0.00048828125 for a +-16 g sensor")
+    parser.add_argument(
+        "--seconds", type=_positive, metavar="S", help="stop after S seconds of stream time"
+    )
+    parser.add_argument(
+        "--int16", action="store_true", help="send int16 counts instead of float32 (needs --scale)"
+    )
+    parser.add_argument(
+        "--scale",
+        type=_positive,
+        metavar="G",
+        help="g per int16 count, e.g. 0.00048828125 for a +-16 g sensor",
+    )
 
-    parser.add_argument("--packet-samples", type=int, metavar="N",
-                        help="samples per channel in each packet (default: as many as fit "
-                             "in 1472 bytes, at most 256)")
-    parser.add_argument("--drop-every", type=_count, default=0, metavar="N",
-                        help="loss injection: skip every N-th packet (default: 0, none)")
-    parser.add_argument("--progress", type=float, default=5.0, metavar="S",
-                        help="seconds between progress lines; 0 turns them off (default: 5)")
+    parser.add_argument(
+        "--packet-samples",
+        type=int,
+        metavar="N",
+        help="samples per channel in each packet (default: as many as fit "
+        "in 1472 bytes, at most 256)",
+    )
+    parser.add_argument(
+        "--drop-every",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="loss injection: skip every N-th packet (default: 0, none)",
+    )
+    parser.add_argument(
+        "--progress",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds between progress lines; 0 turns them off (default: 5)",
+    )
     return parser
 
 
@@ -113,10 +161,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             1, min(256, max_samples_per_packet(n_channels, sample_format))
         )
         streamer = Streamer(
-            recording.samples, recording.sample_rate, args.udp,
-            packet_samples=packet_samples, speed=args.speed, loop=args.loop,
-            sample_format=sample_format, scale=args.scale or 1.0,
-            drop_every=args.drop_every, max_seconds=args.seconds,
+            recording.samples,
+            recording.sample_rate,
+            args.udp,
+            packet_samples=packet_samples,
+            speed=args.speed,
+            loop=args.loop,
+            sample_format=sample_format,
+            scale=args.scale or 1.0,
+            drop_every=args.drop_every,
+            max_seconds=args.seconds,
         )
     except (EdgemonError, OSError) as exc:
         logger.error("%s", exc)
@@ -124,8 +178,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     logger.info(
         "streaming %s [%s] at %g Hz to %s:%d, %d samples per packet, %s%s",
-        recording.name, ",".join(recording.channels), recording.sample_rate, *args.udp,
-        packet_samples, f"{args.speed:g}x real time",
+        recording.name,
+        ",".join(recording.channels),
+        recording.sample_rate,
+        *args.udp,
+        packet_samples,
+        f"{args.speed:g}x real time",
         f", dropping every {args.drop_every}th packet" if args.drop_every else "",
     )
     stop = threading.Event()
@@ -143,8 +201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.info(
         "done: %d packets sent, %d dropped on purpose, %d samples in %.2f s; achieved %.1f "
         "samples/s, target %.1f (%+.3f %%)",
-        stats.packets_sent, stats.packets_dropped, stats.samples_streamed, stats.elapsed,
-        stats.achieved_rate, stats.target_rate,
+        stats.packets_sent,
+        stats.packets_dropped,
+        stats.samples_streamed,
+        stats.elapsed,
+        stats.achieved_rate,
+        stats.target_rate,
         100 * (stats.achieved_rate / stats.target_rate - 1) if stats.elapsed > 0 else 0.0,
     )
     return 0
@@ -160,11 +222,15 @@ def _load(args: argparse.Namespace):
 
 
 def _report_progress(stats: StreamStats) -> None:
-    logger.info("%.1f s: %d samples, %d packets sent, %d dropped, %.1f samples/s",
-                stats.elapsed, stats.samples_streamed, stats.packets_sent,
-                stats.packets_dropped, stats.achieved_rate)
+    logger.info(
+        "%.1f s: %d samples, %d packets sent, %d dropped, %.1f samples/s",
+        stats.elapsed,
+        stats.samples_streamed,
+        stats.packets_sent,
+        stats.packets_dropped,
+        stats.achieved_rate,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-

@@ -107,8 +107,10 @@ class Streamer:
     ) -> None:
         samples = np.asarray(samples, dtype=np.float64)
         if samples.ndim != 2 or samples.shape[0] == 0:
-            raise ConfigError(f"samples must be a non-empty (n_samples, n_channels) array, "
-                              f"got shape {samples.shape}")
+            raise ConfigError(
+                f"samples must be a non-empty (n_samples, n_channels) array, "
+                f"got shape {samples.shape}"
+            )
         if not speed > 0:
             raise ConfigError(f"speed must be a positive number, got {speed}")
         if packet_samples < 1:
@@ -124,8 +126,7 @@ class Streamer:
         self.sample_format = sample_format
         self.scale = float(scale)
         self.drop_every = int(drop_every)
-        self.max_samples = (None if max_seconds is None
-                            else round(max_seconds * self.sample_rate))
+        self.max_samples = None if max_seconds is None else round(max_seconds * self.sample_rate)
         self._sock = sock
         self._clock = clock
         self._sleep = sleep
@@ -176,7 +177,7 @@ class Streamer:
             if self.drop_every and sequence % self.drop_every == self.drop_every - 1:
                 dropped += 1
             else:
-                data = self._encode(sequence, first_sample, self.samples[offset:offset + count])
+                data = self._encode(sequence, first_sample, self.samples[offset : offset + count])
                 sock.sendto(data, self.address)
                 sent += 1
             first_sample += count
@@ -190,9 +191,14 @@ class Streamer:
         return StreamStats(sent, dropped, first_sample, self._clock() - start, rate)
 
     def _encode(self, sequence: int, first_sample: int, samples: np.ndarray) -> bytes:
-        return encode_packet(samples, sequence=sequence, first_sample=first_sample,
-                             sample_rate=self.sample_rate, sample_format=self.sample_format,
-                             scale=self.scale)
+        return encode_packet(
+            samples,
+            sequence=sequence,
+            first_sample=first_sample,
+            sample_rate=self.sample_rate,
+            sample_format=self.sample_format,
+            scale=self.scale,
+        )
 
 
 def _udp_socket(address: tuple) -> socket.socket:

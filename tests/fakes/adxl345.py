@@ -14,7 +14,15 @@ import numpy as np
 from fakes.fifo_chip import FakeFifoChip, bus_error
 
 DEVID, BW_RATE, POWER_CTL, INT_SOURCE, DATA_FORMAT, DATAX0, FIFO_CTL, FIFO_STATUS = (
-    0x00, 0x2C, 0x2D, 0x30, 0x31, 0x32, 0x38, 0x39)
+    0x00,
+    0x2C,
+    0x2D,
+    0x30,
+    0x31,
+    0x32,
+    0x38,
+    0x39,
+)
 
 
 class FakeAdxl345(FakeFifoChip):

@@ -14,9 +14,18 @@ import numpy as np
 
 from fakes.fifo_chip import FakeFifoChip, bus_error
 
-(FIFO_CTRL3, FIFO_CTRL4, WHO_AM_I, CTRL1_XL, CTRL3_C, CTRL5_C, FIFO_STATUS1, FIFO_STATUS2,
- INTERNAL_FREQ_FINE, FIFO_DATA_OUT_TAG) = (0x09, 0x0A, 0x0F, 0x10, 0x12, 0x14, 0x3A, 0x3B,
-                                            0x63, 0x78)
+(
+    FIFO_CTRL3,
+    FIFO_CTRL4,
+    WHO_AM_I,
+    CTRL1_XL,
+    CTRL3_C,
+    CTRL5_C,
+    FIFO_STATUS1,
+    FIFO_STATUS2,
+    INTERNAL_FREQ_FINE,
+    FIFO_DATA_OUT_TAG,
+) = (0x09, 0x0A, 0x0F, 0x10, 0x12, 0x14, 0x3A, 0x3B, 0x63, 0x78)
 SENSITIVITY_MG = {0b00: 0.061, 0b10: 0.122, 0b11: 0.244, 0b01: 0.488}
 WORD = 7
 
@@ -36,8 +45,9 @@ class FakeIis3dwb(FakeFifoChip):
         samples; 0 for none.
     """
 
-    def __init__(self, clock, signal, *, device_id=0x7B, reset_reads=2, freq_fine=0,
-                 temperature_every=0):
+    def __init__(
+        self, clock, signal, *, device_id=0x7B, reset_reads=2, freq_fine=0, temperature_every=0
+    ):
         super().__init__(clock, signal, fifo_depth=512)
         self.registers = bytearray(0x80)
         self.registers[WHO_AM_I] = device_id
@@ -64,7 +74,8 @@ class FakeIis3dwb(FakeFifoChip):
 
     def batching(self):
         return (self.registers[FIFO_CTRL4] & 0b111) == 0b110 and (
-            self.registers[FIFO_CTRL3] & 0x0F) == 0b1010
+            self.registers[FIFO_CTRL3] & 0x0F
+        ) == 0b1010
 
     def update(self):
         if not self.batching():

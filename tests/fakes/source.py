@@ -68,7 +68,9 @@ class ScriptedSource(Source):
         samples = np.asarray(item, dtype=np.float64)
         if samples.ndim == 1:
             samples = samples[:, None]
-        block = Block(samples, first_index=self._index, received=time.monotonic(), flags=self._flags)
+        block = Block(
+            samples, first_index=self._index, received=time.monotonic(), flags=self._flags
+        )
         self._index += len(samples)
         return block
 
