@@ -1,54 +1,23 @@
-"""The ``edgemon`` command: thin sub-commands over the library.
+"""Argument parsers of the ``edgemon`` sub-commands.
 
-Each sub-command imports what it needs when it runs, so ``edgemon run`` and
-``edgemon replay`` never load the training stack (scikit-learn, skl2onnx,
-matplotlib).  Exit status: 0 on success, 1 when a run failed, 2 for invalid
-input (options, configuration, model or recording), 130 after Ctrl-C.
+Each sub-command's options are declared here with their help text and
+defaults; the functions that run them are in :mod:`edgemon.cli.handlers`.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
-import signal
-import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 from edgemon import __version__
-from edgemon.errors import EdgemonError
+from edgemon.cli import handlers
 
-__all__ = ["main"]
+__all__ = ["DEFAULT_BROKER", "build_parser"]
 
-logger = logging.getLogger("edgemon")
-
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``edgemon`` command line and return its exit status."""
-    parser = _build_parser()
-    args = parser.parse_args(argv)
-    _configure_logging(
-        args.log_level or os.environ.get("EDGEMON_LOG_LEVEL") or args.default_log_level
-    )
-    try:
-        return args.handler(args)
-    except EdgemonError as exc:
-        logger.error("%s", exc)
-        return EXIT_INVALID
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-
-
-# --- parser ---------------------------------------------------------------------------
-
-
-def _build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgemon",
         description="Streaming condition monitoring for vibration sensors on edge devices.",
@@ -99,7 +68,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="folder for the model and the outbox (default: ./edgemon-demo)",
     )
-    p.set_defaults(handler=_run_demo, default_log_level="warning")
+    p.set_defaults(handler=handlers.run_demo, default_log_level="warning")
 
 
 def _add_train(commands: argparse._SubParsersAction) -> None:
@@ -250,7 +219,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(handler=_run_train)
+    p.set_defaults(handler=handlers.run_train)
 
 
 def _add_run(commands: argparse._SubParsersAction) -> None:
@@ -271,7 +240,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="validate the configuration and the models, print a summary and exit",
     )
-    p.set_defaults(handler=_run_run)
+    p.set_defaults(handler=handlers.run_run)
 
 
 def _add_mqtt_options(p: argparse.ArgumentParser, default: str | None) -> None:
@@ -377,7 +346,7 @@ def _add_replay(commands: argparse._SubParsersAction) -> None:
         "--json", action="store_true", help="without --mqtt: print JSON payloads instead of lines"
     )
     _add_mqtt_options(p, default=None)
-    p.set_defaults(handler=_run_replay)
+    p.set_defaults(handler=handlers.run_replay)
 
 
 def _add_watch(commands: argparse._SubParsersAction) -> None:
@@ -390,7 +359,7 @@ def _add_watch(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--sensor", default="+", help="sensor to watch, or + for all (default: +)")
     p.add_argument("--json", action="store_true", help="print the raw JSON payloads, one per line")
     _add_mqtt_options(p, default=DEFAULT_BROKER)
-    p.set_defaults(handler=_run_watch)
+    p.set_defaults(handler=handlers.run_watch)
 
 
 def _add_inspect(commands: argparse._SubParsersAction) -> None:
@@ -401,7 +370,7 @@ def _add_inspect(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", type=Path, metavar="MODEL", help="model file (.onnx)")
     p.add_argument("--json", action="store_true", help="print the raw metadata as JSON")
-    p.set_defaults(handler=_run_inspect)
+    p.set_defaults(handler=handlers.run_inspect)
 
 
 def _add_evaluate(commands: argparse._SubParsersAction) -> None:
@@ -527,178 +496,4 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-cache", action="store_true", help="compute every cell and store nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(handler=_run_evaluate)
-
-
-# --- handlers -------------------------------------------------------------------------
-
-
-def _run_train(args: argparse.Namespace) -> int:
-    from edgemon.training.command import train_from_args
-
-    return train_from_args(args)
-
-
-def _run_run(args: argparse.Namespace) -> int:
-    from edgemon.config import load_config
-    from edgemon.service import check_service, run_service
-
-    config = load_config(args.config)
-    logging.getLogger().setLevel(config.log_level.upper())
-    if args.check:
-        for line in check_service(config):
-            print(line)
-        print(f"{args.config}: OK")
-        return EXIT_OK
-    with _stop_on_signals() as stop:
-        return run_service(config, stop)
-
-
-def _run_replay(args: argparse.Namespace) -> int:
-    from edgemon.model import load_model
-    from edgemon.replay import ReplayInput, replay_files
-    from edgemon.summary import print_replay_summary
-
-    model = load_model(args.model, backend=args.backend)
-    channels = tuple(args.channels) if args.channels else model.metadata.channels
-    sensor = args.sensor or channels[0].lower()
-    sink = _replay_sink(args, model, sensor)
-    sink.start()
-    with _stop_on_signals() as stop:
-        try:
-            inputs = [ReplayInput(path, args.start, args.duration) for path in args.inputs]
-            results = replay_files(
-                inputs,
-                model,
-                sink,
-                stop,
-                device=args.device,
-                sensor=sensor,
-                channels=channels,
-                speed=args.speed,
-                hop=args.hop,
-            )
-        finally:
-            _finish_sink(sink)
-    print_replay_summary(results, model, sys.stderr if args.mqtt is None else sys.stdout)
-    if stop.is_set():
-        return EXIT_INTERRUPTED
-    return EXIT_OK
-
-
-def _replay_sink(args: argparse.Namespace, model, sensor: str):
-    if args.mqtt is None:
-        from edgemon.publish.console import ConsoleSink
-
-        return ConsoleSink(json_lines=args.json)
-    from edgemon.publish.client import MqttPublisher
-
-    states = tuple(sorted(set(model.metadata.states) | {"unknown", "invalid"}))
-    state_dir = args.state_dir or _default_state_dir()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    return MqttPublisher(
-        _mqtt_settings(args),
-        args.device,
-        state_dir=state_dir,
-        sensors={sensor: states},
-        model_ids={sensor: model.metadata.model_id},
-    )
-
-
-def _finish_sink(sink, timeout: float = 30.0) -> None:
-    if not sink.flush(timeout):
-        logger.warning(
-            "not every state was acknowledged within %.0f s; the rest stay in the outbox "
-            "and are sent by the next run with the same --state-dir",
-            timeout,
-        )
-    sink.stop(timeout)
-
-
-def _run_watch(args: argparse.Namespace) -> int:
-    from edgemon.publish.watch import run_watch
-
-    settings = _mqtt_settings(args)
-    with _stop_on_signals() as stop:
-        return run_watch(
-            settings, device=args.device, sensor=args.sensor, json_lines=args.json, stop=stop
-        )
-
-
-def _run_inspect(args: argparse.Namespace) -> int:
-    if args.json:
-        from edgemon.model import load_model
-
-        print(load_model(args.model, backend="numpy").metadata.to_json())
-        return EXIT_OK
-    from edgemon.training.inspect import inspect_text
-
-    print(inspect_text(args.model))
-    return EXIT_OK
-
-
-def _run_demo(args: argparse.Namespace) -> int:
-    from edgemon.demo import run_demo
-
-    with _stop_on_signals() as stop:
-        return run_demo(args.mqtt, out=args.out, speed=args.speed, stop=stop)
-
-
-def _run_evaluate(args: argparse.Namespace) -> int:
-    from edgemon.training.evaluate import evaluate_from_args
-
-    return evaluate_from_args(args)
-
-
-# --- shared helpers ---------------------------------------------------------------------
-
-
-def _mqtt_settings(args: argparse.Namespace):
-    from edgemon.publish.settings import MqttSettings
-
-    overrides = {"topic_prefix": args.topic_prefix, "protocol": args.protocol}
-    for key in ("username", "password_env", "password_file", "ca"):
-        value = getattr(args, key)
-        if value is not None:
-            overrides[key] = value
-    return MqttSettings.from_url(args.mqtt, **overrides)
-
-
-def _default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "edgemon"
-
-
-def _configure_logging(level: str) -> None:
-    # Under systemd the journal adds its own timestamps.
-    fmt = (
-        "%(levelname)s %(name)s: %(message)s"
-        if os.environ.get("JOURNAL_STREAM")
-        else "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.basicConfig(level=level.upper(), format=fmt, datefmt="%H:%M:%S", stream=sys.stderr)
-
-
-@contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """Yield an event that SIGINT and SIGTERM set; a second SIGINT interrupts at once."""
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        logger.info("%s received; stopping", signal.Signals(signum).name)
-        stop.set()
-
-    previous: dict[int, Callable | int | None] = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, request_stop)
-    try:
-        yield stop
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    p.set_defaults(handler=handlers.run_evaluate)

@@ -1,0 +1,190 @@
+"""What each ``edgemon`` sub-command runs, given its parsed options.
+
+Each handler imports what its command needs when it runs, so ``edgemon run``
+and ``edgemon replay`` never load the training stack (scikit-learn, skl2onnx,
+matplotlib). Handlers return the process exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_INVALID",
+    "EXIT_OK",
+    "run_demo",
+    "run_evaluate",
+    "run_inspect",
+    "run_replay",
+    "run_run",
+    "run_train",
+    "run_watch",
+]
+
+logger = logging.getLogger("edgemon")
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from edgemon.training.command import train_from_args
+
+    return train_from_args(args)
+
+
+def run_run(args: argparse.Namespace) -> int:
+    from edgemon.config import load_config
+    from edgemon.service import check_service, run_service
+
+    config = load_config(args.config)
+    logging.getLogger().setLevel(config.log_level.upper())
+    if args.check:
+        for line in check_service(config):
+            print(line)
+        print(f"{args.config}: OK")
+        return EXIT_OK
+    with stop_on_signals() as stop:
+        return run_service(config, stop)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from edgemon.model import load_model
+    from edgemon.replay import ReplayInput, replay_files
+    from edgemon.summary import print_replay_summary
+
+    model = load_model(args.model, backend=args.backend)
+    channels = tuple(args.channels) if args.channels else model.metadata.channels
+    sensor = args.sensor or channels[0].lower()
+    sink = _replay_sink(args, model, sensor)
+    sink.start()
+    with stop_on_signals() as stop:
+        try:
+            inputs = [ReplayInput(path, args.start, args.duration) for path in args.inputs]
+            results = replay_files(
+                inputs,
+                model,
+                sink,
+                stop,
+                device=args.device,
+                sensor=sensor,
+                channels=channels,
+                speed=args.speed,
+                hop=args.hop,
+            )
+        finally:
+            _finish_sink(sink)
+    print_replay_summary(results, model, sys.stderr if args.mqtt is None else sys.stdout)
+    if stop.is_set():
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _replay_sink(args: argparse.Namespace, model, sensor: str):
+    if args.mqtt is None:
+        from edgemon.publish.console import ConsoleSink
+
+        return ConsoleSink(json_lines=args.json)
+    from edgemon.publish.client import MqttPublisher
+
+    states = tuple(sorted(set(model.metadata.states) | {"unknown", "invalid"}))
+    state_dir = args.state_dir or _default_state_dir()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return MqttPublisher(
+        _mqtt_settings(args),
+        args.device,
+        state_dir=state_dir,
+        sensors={sensor: states},
+        model_ids={sensor: model.metadata.model_id},
+    )
+
+
+def _finish_sink(sink, timeout: float = 30.0) -> None:
+    if not sink.flush(timeout):
+        logger.warning(
+            "not every state was acknowledged within %.0f s; the rest stay in the outbox "
+            "and are sent by the next run with the same --state-dir",
+            timeout,
+        )
+    sink.stop(timeout)
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    from edgemon.publish.watch import run_watch
+
+    settings = _mqtt_settings(args)
+    with stop_on_signals() as stop:
+        return run_watch(
+            settings, device=args.device, sensor=args.sensor, json_lines=args.json, stop=stop
+        )
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    if args.json:
+        from edgemon.model import load_model
+
+        print(load_model(args.model, backend="numpy").metadata.to_json())
+        return EXIT_OK
+    from edgemon.training.inspect import inspect_text
+
+    print(inspect_text(args.model))
+    return EXIT_OK
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from edgemon.demo import run_demo
+
+    with stop_on_signals() as stop:
+        return run_demo(args.mqtt, out=args.out, speed=args.speed, stop=stop)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from edgemon.training.evaluate import evaluate_from_args
+
+    return evaluate_from_args(args)
+
+
+def _mqtt_settings(args: argparse.Namespace):
+    from edgemon.publish.settings import MqttSettings
+
+    overrides = {"topic_prefix": args.topic_prefix, "protocol": args.protocol}
+    for key in ("username", "password_env", "password_file", "ca"):
+        value = getattr(args, key)
+        if value is not None:
+            overrides[key] = value
+    return MqttSettings.from_url(args.mqtt, **overrides)
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "edgemon"
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """Yield an event that SIGINT and SIGTERM set; a second SIGINT interrupts at once."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        logger.info("%s received; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous: dict[int, Callable | int | None] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, request_stop)
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
