@@ -55,13 +55,29 @@ def test_settings_collects_every_error():
         assert any(e.startswith(f"mqtt.{key}:") for e in errors), (key, errors)
 
 
-def test_settings_prefix_lowercased():
+def test_settings_prefix_upper_case_rejected():
     settings, errors = parse({"url": "mqtt://h", "topic_prefix": "Plant1/Line2"})
+    assert settings is None
+    assert len(errors) == 1
+    assert errors[0].startswith("mqtt.topic_prefix: must be lowercase")
+    assert "'Plant1/Line2'" in errors[0]
+    assert "write 'plant1/line2'" in errors[0]
+
+
+def test_settings_prefix_upper_case_from_url():
+    with pytest.raises(ConfigError, match="write 'edgemon'"):
+        MqttSettings.from_url("mqtt://127.0.0.1", topic_prefix="Edgemon")
+
+
+def test_settings_prefix_kept_as_written():
+    settings, errors = parse({"url": "mqtt://h", "topic_prefix": "plant1/line-2"})
     assert errors == []
-    assert settings.topic_prefix == "plant1/line2"
+    assert settings.topic_prefix == "plant1/line-2"
 
 
-@pytest.mark.parametrize("prefix", ["/edgemon", "edgemon/", "a//b", "a+b", "a#", ""])
+@pytest.mark.parametrize(
+    "prefix", ["/edgemon", "edgemon/", "a//b", "a+b", "a#", "", " edgemon", "Plant 1"]
+)
 def test_settings_prefix_invalid(prefix):
     settings, errors = parse({"url": "mqtt://h", "topic_prefix": prefix})
     assert settings is None

@@ -195,14 +195,8 @@ def parse_mqtt_table(
         )
 
     prefix = reader.string("topic_prefix", "edgemon")
-    if prefix is not None:
-        prefix = prefix.strip().lower()
-        if not _TOPIC_PREFIX.match(prefix):
-            errors.append(
-                f"{where}.topic_prefix: must be lowercase topic levels of letters, digits, "
-                "'_' and '-' separated by '/', with no leading or trailing slash, "
-                f"got {table.get('topic_prefix')!r}"
-            )
+    if prefix is not None and not _TOPIC_PREFIX.match(prefix):
+        errors.append(f"{where}.topic_prefix: {_topic_prefix_problem(prefix)}")
     discovery_prefix = reader.string("discovery_prefix", "homeassistant")
     if discovery_prefix is not None and not _TOPIC_PREFIX.match(discovery_prefix):
         errors.append(
@@ -252,6 +246,21 @@ def parse_mqtt_table(
         topic_prefix=prefix,
         discovery_prefix=discovery_prefix,
         **values,
+    )
+
+
+def _topic_prefix_problem(prefix: str) -> str:
+    # MQTT topics are case-sensitive, so an upper-case prefix is rejected rather than
+    # lowercased. A subscriber to "Plant1/#" would otherwise never see "plant1/..." topics.
+    if prefix.lower() != prefix and _TOPIC_PREFIX.match(prefix.lower()):
+        return (
+            f"must be lowercase, because MQTT topics are case-sensitive and edgemon's "
+            f"topics are lowercase, got {prefix!r}; write {prefix.lower()!r} and "
+            "subscribe to that"
+        )
+    return (
+        "must be lowercase topic levels of letters, digits, '_' and '-' separated by '/', "
+        f"with no leading or trailing slash or space, got {prefix!r}"
     )
 
 
