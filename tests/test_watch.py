@@ -15,6 +15,14 @@ from edgemon.publish.settings import MqttSettings
 from edgemon.publish.watch import SeqTracker, run_watch
 
 
+def _restarted(highest):
+    return f"<< seq restarted (was {highest}): the device's outbox was reset"
+
+
+def _duplicate(highest):
+    return f"<< DUPLICATE (seq up to {highest} already seen)"
+
+
 @pytest.mark.parametrize(
     ("seqs", "notes"),
     [
@@ -24,7 +32,29 @@ from edgemon.publish.watch import SeqTracker, run_watch
         ([1, 5], ["", "<< GAP: 3 missing (seq 2-4)"]),
         ([1, 2, 2], ["", "", "<< DUPLICATE (seq up to 2 already seen)"]),
         ([1, 2, 3, 2, 4], ["", "", "", "<< DUPLICATE (seq up to 3 already seen)", ""]),
-        ([7, 1], ["", "<< seq restarted (was 7): the device's outbox was reset"]),
+        ([7, 1], ["", _restarted(7)]),
+        ([1, 1], ["", _duplicate(1)]),
+        ([1, 2, 1], ["", "", _restarted(2)]),
+        ([1, 2, 1, 1, 2], ["", "", _restarted(2), _duplicate(1), ""]),
+        (
+            [1, 2, 3, 3, 5, 4, 1, 1, 2, 2],
+            [
+                "",
+                "",
+                "",
+                _duplicate(3),
+                "<< GAP: 1 missing (seq 4)",
+                _duplicate(5),
+                _restarted(5),
+                _duplicate(1),
+                "",
+                _duplicate(2),
+            ],
+        ),
+        ([3, 1, 2, 3], ["", _restarted(3), "", ""]),
+        # Without an outbox id in the payload, a resend of a new counter's first
+        # messages looks like another restart.
+        ([9, 1, 2, 1, 2], ["", _restarted(9), "", _restarted(2), ""]),
     ],
 )
 def test_seq_tracker_notes(seqs, notes):

@@ -36,7 +36,18 @@ logger = logging.getLogger(__name__)
 
 
 class SeqTracker:
-    """Follow ``seq`` per (device, sensor) and describe gaps and duplicates."""
+    """Follow ``seq`` per (device, sensor) and describe gaps, duplicates and restarts.
+
+    ``seq`` 1 after a highest ``seq`` above 1 counts as a restart of the
+    counter, because the device's outbox was deleted. ``seq`` 1 after 1 is a
+    duplicate. The retained ``online`` status does not mark a restart, because
+    the device publishes it after every connection, with or without a new
+    outbox.
+
+    NOTE: a restarted counter whose first messages were resent after a broken
+    connection (1 2 3, then 1 2 3 again) shows as a second restart, because the
+    payload does not say which outbox a message came from.
+    """
 
     def __init__(self) -> None:
         self._highest: dict[tuple[str, str], int] = {}
@@ -54,7 +65,7 @@ class SeqTracker:
             first, last = highest + 1, seq - 1
             span = f"seq {first}" if first == last else f"seq {first}-{last}"
             return f"<< GAP: {missing} missing ({span})"
-        if seq == 1:
+        if seq == 1 and highest > 1:
             self._highest[key] = seq
             return f"<< seq restarted (was {highest}): the device's outbox was reset"
         return f"<< DUPLICATE (seq up to {highest} already seen)"
