@@ -38,7 +38,7 @@ from edgemon.errors import ConfigError, PublishError
 from edgemon.publish import topics
 from edgemon.publish.backoff import Backoff
 from edgemon.publish.connect import BrokerUnavailableError, make_client, open_connection, pump
-from edgemon.publish.discovery import birth_topic, discovery_messages
+from edgemon.publish.discovery import birth_topic, discovery_messages, expire_after_seconds
 from edgemon.publish.health import HealthReporter
 from edgemon.publish.outbox import Outbox, Render
 from edgemon.publish.payloads import (
@@ -97,6 +97,12 @@ class MqttPublisher:
         Assistant discovery). Events of other sensors are rejected.
     model_ids : mapping of str to str, optional
         Sensor name -> model id, reported in health messages.
+    window_periods : mapping of str to float, optional
+        Sensor name -> seconds between window starts (hop / sample rate).
+        With ``health_interval`` it sets the Home Assistant discovery
+        ``expire_after`` of the sensor's entities; a sensor without one gets
+        no ``expire_after`` and its entities show the last state until the
+        device goes offline.
     health : callable, optional
         Returns the pipeline's counters for the health message: any of
         ``windows_processed``, ``windows_flagged`` and ``samples_dropped``.
@@ -105,7 +111,8 @@ class MqttPublisher:
     Raises
     ------
     ConfigError
-        If the device or a sensor name cannot be a topic level.
+        If the device or a sensor name cannot be a topic level, or a window
+        period is not a positive number of seconds.
     PublishError
         If the outbox cannot be opened.
     """
@@ -118,11 +125,13 @@ class MqttPublisher:
         state_dir: str | Path,
         sensors: Mapping[str, Sequence[str]],
         model_ids: Mapping[str, str] | None = None,
+        window_periods: Mapping[str, float] | None = None,
         health: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         validate_topic_level("device", device)
         for sensor in sensors:
             validate_topic_level("sensor", sensor)
+        self._expire_after = _expire_after(sensors, window_periods or {}, settings.health_interval)
         self.settings = settings
         self.device = device
         self.sensors = {name: tuple(states) for name, states in sensors.items()}
@@ -516,7 +525,11 @@ class MqttPublisher:
 
     def _publish_discovery(self, client: mqtt.Client) -> None:
         messages = discovery_messages(
-            self.settings.discovery_prefix, self.settings.topic_prefix, self.device, self.sensors
+            self.settings.discovery_prefix,
+            self.settings.topic_prefix,
+            self.device,
+            self.sensors,
+            self._expire_after,
         )
         for topic, payload in messages:
             self._publish_control(client, topic, payload, retain=True)
@@ -635,3 +648,22 @@ def _state_renderer(topic: str, event: StateEvent) -> Render:
         return topic, render_state(event, seq)
 
     return render
+
+
+def _expire_after(
+    sensors: Mapping[str, Sequence[str]],
+    window_periods: Mapping[str, float],
+    health_interval: float,
+) -> dict[str, int]:
+    expire_after = {}
+    for sensor, period in window_periods.items():
+        if sensor not in sensors:
+            raise ConfigError(
+                f"window period given for unknown sensor {sensor!r}; "
+                f"this publisher has {sorted(sensors)}"
+            )
+        try:
+            expire_after[sensor] = expire_after_seconds(period, health_interval)
+        except ValueError as exc:
+            raise ConfigError(f"sensor {sensor!r}: {exc}") from exc
+    return expire_after
