@@ -27,4 +27,4 @@ test: $(BIN)/python
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis demo-output
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis edgemon-demo
