@@ -197,6 +197,7 @@ def _publish_and_watch(
         state_dir=state_dir,
         sensors={DEMO_SENSOR: states},
         model_ids={DEMO_SENSOR: model.metadata.model_id},
+        window_periods={DEMO_SENSOR: model.metadata.hop / model.metadata.sample_rate},
     )
     return publisher, watcher
 

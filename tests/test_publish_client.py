@@ -14,9 +14,11 @@ import pytest
 from brokers import Subscriber, free_port, state_event
 
 from edgemon.errors import ConfigError, PublishError
+from edgemon.publish.client import MqttPublisher
 from edgemon.publish.connect import broker_reachable
 from edgemon.publish.console import ConsoleSink
 from edgemon.publish.payloads import load_schema
+from edgemon.publish.settings import MqttSettings
 from edgemon.publish.url import parse_broker_url
 
 PROTOCOLS = [
@@ -278,3 +280,15 @@ def test_console_sink_json_lines():
     sink.submit_state(state_event(0))
     document = json.loads(out.getvalue())
     jsonschema.Draft202012Validator(load_schema("state")).validate(document)
+
+
+def test_publisher_seq_per_device(tmp_path):
+    # Two devices that share a state directory each count from 1.
+    settings = MqttSettings.from_url(f"mqtt://127.0.0.1:{free_port()}")
+    seqs_by_device = {}
+    for device in ("deva", "devb", "deva"):
+        publisher = MqttPublisher(settings, device, state_dir=tmp_path, sensors={"de": ("normal",)})
+        events = [state_event(i, device=device) for i in range(2)]
+        seqs_by_device.setdefault(device, []).extend(publisher.submit_states(events))
+        publisher.stop(timeout=0.5)
+    assert seqs_by_device == {"deva": [1, 2, 3, 4], "devb": [1, 2]}

@@ -160,3 +160,42 @@ def test_outbox_survives_sigkill_mid_write(tmp_path):
     assert seqs == list(range(1, len(seqs) + 1))
     assert outbox.last_seq("de") == len(seqs)
     outbox.close()
+
+
+def test_outbox_records_destination(tmp_path):
+    outbox = Outbox(
+        tmp_path / "o.db", max_messages=100, max_bytes=10**6, destination="mqtt://a:1883"
+    )
+    assert outbox.previous_destination is None
+    outbox.close()
+    reopened = Outbox(
+        tmp_path / "o.db", max_messages=100, max_bytes=10**6, destination="mqtt://b:1883"
+    )
+    assert reopened.previous_destination == "mqtt://a:1883"
+    reopened.close()
+
+
+@pytest.mark.parametrize(
+    ("queued", "second", "warned"),
+    [
+        (2, "mqtt://b:1883", True),
+        (2, "mqtt://a:1883", False),
+        (0, "mqtt://b:1883", False),
+    ],
+)
+def test_outbox_warns_other_destination(tmp_path, caplog, queued, second, warned):
+    outbox = Outbox(
+        tmp_path / "o.db", max_messages=100, max_bytes=10**6, destination="mqtt://a:1883"
+    )
+    for _ in range(queued):
+        outbox.append("de", 1, render())
+    outbox.close()
+    caplog.clear()
+
+    Outbox(tmp_path / "o.db", max_messages=100, max_bytes=10**6, destination=second).close()
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert bool(warnings) == warned
+    if warned:
+        assert "2 messages queued for mqtt://a:1883" in warnings[0]
+        assert "sent to mqtt://b:1883" in warnings[0]

@@ -140,7 +140,10 @@ class MqttPublisher:
         self.client_id = settings.client_id or f"edgemon-{device}"
         self.outbox_path = settings.outbox or Path(state_dir) / "outbox.sqlite3"
         self._outbox = Outbox(
-            self.outbox_path, max_messages=settings.max_messages, max_bytes=settings.max_bytes
+            self.outbox_path,
+            max_messages=settings.max_messages,
+            max_bytes=settings.max_bytes,
+            destination=str(settings.url),
         )
         self._status_topic = topics.status_topic(settings.topic_prefix, device)
         self._health_topic = topics.health_topic(settings.topic_prefix, device)
@@ -256,9 +259,12 @@ class MqttPublisher:
             raise PublishError("the publisher was stopped; submit_states() must come before stop()")
         if not events:
             return []
-        messages = [
-            (event.sensor, _state_renderer(state_topics[event.sensor], event)) for event in events
-        ]
+        # seq counts per state topic, so per device and sensor, even when
+        # several devices share one outbox.
+        messages = []
+        for event in events:
+            topic = state_topics[event.sensor]
+            messages.append((topic, _state_renderer(topic, event)))
         result = self._outbox.append_many(messages, self.settings.qos)
         if result.dropped:
             self._warn_dropped()

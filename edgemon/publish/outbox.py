@@ -49,6 +49,10 @@ CREATE TABLE IF NOT EXISTS sequences (
     stream TEXT PRIMARY KEY,
     last_seq INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 #: ``render(seq) -> (topic, payload)``: builds a message once its sequence number is known.
 Render = Callable[[int], tuple[str, bytes]]
@@ -99,6 +103,10 @@ class Outbox:
         Maximum number of queued messages.
     max_bytes : int
         Maximum total size of the queued topics and payloads, bytes.
+    destination : str, optional
+        The broker the messages go to, such as ``mqtt://broker.lan:1883``,
+        recorded in the file. Opening a file that still contains messages
+        for another broker logs a warning: those messages go to the new one.
 
     Raises
     ------
@@ -106,7 +114,14 @@ class Outbox:
         If the file cannot be created or is not an outbox database.
     """
 
-    def __init__(self, path: str | Path, *, max_messages: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_messages: int,
+        max_bytes: int,
+        destination: str | None = None,
+    ) -> None:
         if max_messages < 1:
             raise ValueError(f"max_messages must be >= 1, got {max_messages}")
         if max_bytes < 1:
@@ -127,6 +142,15 @@ class Outbox:
             count, nbytes = self._db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM messages"
             ).fetchone()
+            previous = self._db.execute(
+                "SELECT value FROM settings WHERE name = 'destination'"
+            ).fetchone()
+            if destination is not None:
+                self._db.execute(
+                    "INSERT INTO settings (name, value) VALUES ('destination', ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                    (destination,),
+                )
         except (OSError, sqlite3.Error) as exc:
             raise PublishError(
                 f"cannot open the MQTT outbox {self.path}: {exc}; check that the state directory "
@@ -136,10 +160,21 @@ class Outbox:
         self._bytes = int(nbytes)
         #: Messages deleted by the overflow policy since this object was created.
         self.dropped = 0
+        #: Destination recorded by the previous run, or None.
+        self.previous_destination: str | None = None if previous is None else str(previous[0])
         if self._count:
             logger.info(
                 "outbox %s contains %d messages from a previous run", self.path, self._count
             )
+            if destination is not None and self.previous_destination not in (None, destination):
+                logger.warning(
+                    "outbox %s contains %d messages queued for %s; they are sent to %s now. "
+                    "Give each broker its own state directory to keep them apart",
+                    self.path,
+                    self._count,
+                    self.previous_destination,
+                    destination,
+                )
 
     def __len__(self) -> int:
         return self._count
