@@ -16,6 +16,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgemon.publish.url import BrokerUrl
 
 __all__ = [
     "EXIT_FAILED",
@@ -97,14 +101,16 @@ def _replay_sink(args: argparse.Namespace, model, sensor: str):
     from edgemon.publish.client import MqttPublisher
 
     states = tuple(sorted(set(model.metadata.states) | {"unknown", "invalid"}))
-    state_dir = args.state_dir or _default_state_dir()
+    settings = _mqtt_settings(args)
+    state_dir = args.state_dir or _default_replay_state_dir(settings.url)
     state_dir.mkdir(parents=True, exist_ok=True)
     return MqttPublisher(
-        _mqtt_settings(args),
+        settings,
         args.device,
         state_dir=state_dir,
         sensors={sensor: states},
         model_ids={sensor: model.metadata.model_id},
+        window_periods={sensor: (args.hop or model.metadata.hop) / model.metadata.sample_rate},
     )
 
 
@@ -164,9 +170,11 @@ def _mqtt_settings(args: argparse.Namespace):
     return MqttSettings.from_url(args.mqtt, **overrides)
 
 
-def _default_state_dir() -> Path:
+def _default_replay_state_dir(url: BrokerUrl) -> Path:
+    """Return the replay outbox folder of one broker, so no broker gets another's queue."""
     base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "edgemon"
+    host = url.host.replace(":", "_")  # an IPv6 address
+    return Path(base) / "edgemon" / "replay" / f"{host}-{url.port}"
 
 
 @contextmanager

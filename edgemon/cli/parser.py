@@ -334,7 +334,10 @@ def _add_replay(commands: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="where the outbox lives (default: $XDG_STATE_HOME/edgemon)",
+        help=(
+            "folder of the outbox (default: $XDG_STATE_HOME/edgemon/replay/HOST-PORT, "
+            "one per broker)"
+        ),
     )
     p.add_argument(
         "--backend",
