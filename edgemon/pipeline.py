@@ -11,12 +11,15 @@ on the workstation and on the device.
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from edgemon.errors import ConfigError, ModelError
 from edgemon.features import FeatureExtractor
 from edgemon.flags import UNCLASSIFIABLE
 from edgemon.model import Model
@@ -24,9 +27,93 @@ from edgemon.ringbuffer import RingBuffer
 from edgemon.sources.base import Block, Source
 from edgemon.states import StateEvent, StateLogic
 
-__all__ = ["PipelineStats", "SensorPipeline"]
+__all__ = ["PipelineStats", "SensorPipeline", "check_model_for_source"]
 
 logger = logging.getLogger(__name__)
+
+
+def check_model_for_source(
+    model: Model,
+    *,
+    sample_rate: float,
+    channels: Sequence[str],
+    source: str,
+    window: int | None = None,
+    hop: int | None = None,
+) -> FeatureExtractor:
+    """Check that ``model`` can judge the windows of a source, and build its feature extractor.
+
+    ``edgemon run`` and ``edgemon run --check`` call this before a source is
+    opened where its format is known from the configuration, and
+    :class:`SensorPipeline` calls it for every source, so the check and the
+    daemon reject the same configurations.
+
+    Parameters
+    ----------
+    model : Model
+        Loaded model.
+    sample_rate : float
+        Hz the source delivers.
+    channels : sequence of str
+        Channel names the source delivers, in order.
+    source : str
+        Name of the source, used in the messages.
+    window, hop : int, optional
+        Configured samples per window and between window starts; None takes the model's.
+
+    Returns
+    -------
+    FeatureExtractor
+        Built from the model's feature specification.
+
+    Raises
+    ------
+    ModelError
+        If the model was trained for another sample rate, channel set or
+        window, or if its feature specification does not produce the columns
+        that it scores.
+    ConfigError
+        If ``hop`` is not a positive integer.
+    """
+    meta = model.metadata
+    model.check_compatible(
+        sample_rate=sample_rate,
+        channels=channels,
+        window=meta.window if window is None else window,
+        source=source,
+    )
+    if hop is not None and (isinstance(hop, bool) or not isinstance(hop, int) or hop < 1):
+        raise ConfigError(f"hop must be a positive number of samples, got {hop!r}")
+
+    problems = []
+    try:
+        extractor = FeatureExtractor.from_dict(meta.features)
+    except ConfigError as exc:
+        raise ModelError(
+            f"model {meta.model_id}: invalid feature specification: {exc}; retrain the model"
+        ) from exc
+    if extractor.window != meta.window:
+        problems.append(
+            f"its features are computed on windows of {extractor.window} samples "
+            f"but it scores windows of {meta.window}"
+        )
+    if not math.isclose(extractor.sample_rate, meta.sample_rate, rel_tol=1e-9):
+        problems.append(
+            f"its features assume {extractor.sample_rate:g} Hz but it was trained "
+            f"at {meta.sample_rate:g} Hz"
+        )
+    if extractor.columns != meta.columns:
+        problems.append(
+            f"its features produce the columns {list(extractor.columns)} but it scores "
+            f"{list(meta.columns)}"
+        )
+    if problems:
+        raise ModelError(
+            f"model {meta.model_id} is inconsistent: "
+            + "; ".join(problems)
+            + "; retrain it with 'edgemon train'"
+        )
+    return extractor
 
 
 @dataclass
@@ -56,6 +143,8 @@ class SensorPipeline:
         channels and full scale are checked against the model.
     model : Model
         Loaded model; its metadata defines the features and the window.
+    window : int, optional
+        Configured samples per window; it must equal the model's window.
     hop : int, optional
         Samples between window starts. Defaults to the model's hop.
     debounce : int, default=1
@@ -63,8 +152,8 @@ class SensorPipeline:
 
     Raises
     ------
-    ModelError
-        If the model was trained for another sample rate, channel set or window.
+    ModelError, ConfigError
+        See :func:`check_model_for_source`.
     """
 
     def __init__(
@@ -74,20 +163,22 @@ class SensorPipeline:
         source: Source,
         model: Model,
         *,
+        window: int | None = None,
         hop: int | None = None,
         debounce: int = 1,
     ) -> None:
         meta = model.metadata
-        model.check_compatible(
+        self.extractor = check_model_for_source(
+            model,
             sample_rate=source.sample_rate,
             channels=source.channels,
-            window=meta.window,
             source=source.name,
+            window=window,
+            hop=hop,
         )
         self.device = device
         self.sensor = sensor
         self.model = model
-        self.extractor = FeatureExtractor.from_dict(meta.features)
         self.window = self.extractor.window
         self.hop = meta.hop if hop is None else hop
         self.sample_rate = float(source.sample_rate)

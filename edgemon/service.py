@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from edgemon.config import DaemonConfig, SensorConfig
 from edgemon.daemon import Daemon, SensorRunner, StateSink, health_counters
-from edgemon.errors import EdgemonError, ModelError
+from edgemon.errors import EdgemonError, ModelError, SourceError
 from edgemon.model import Model, load_model
-from edgemon.pipeline import SensorPipeline
+from edgemon.pipeline import SensorPipeline, check_model_for_source
 from edgemon.sources import make_source
 from edgemon.sources.base import Source
 
@@ -38,10 +38,19 @@ class PreparedSensor:
     config: SensorConfig
     model: Model
     source: Source
+    #: False when the source learns its sample rate or channels only when it opens
+    #: (a file source without ``sample_rate`` or ``channels``), so the model was
+    #: checked against them only after :meth:`Source.open`.
+    format_checked: bool = True
 
 
 def prepare_sensors(config: DaemonConfig) -> list[PreparedSensor]:
     """Load every sensor's model and build its source, checking them against each other.
+
+    Where a source's sample rate and channels are known before it opens,
+    :func:`~edgemon.pipeline.check_model_for_source` checks the model against
+    them here. Otherwise it checks the window, hop and features here and the
+    rest when the pipeline is built after the source opens.
 
     Raises
     ------
@@ -57,14 +66,22 @@ def prepare_sensors(config: DaemonConfig) -> list[PreparedSensor]:
                 sensor.source_options,
                 name=f"{sensor.name} ({sensor.source_kind})",
             )
-            if sensor.window is not None and sensor.window != model.metadata.window:
-                raise ModelError(
-                    f"sensor {sensor.name}: window = {sensor.window} but model "
-                    f"{model.metadata.model_id} "
-                    f"was trained on windows of {model.metadata.window} samples; "
-                    f"remove the window setting or set it to {model.metadata.window}"
-                )
-            prepared.append(PreparedSensor(sensor, model, source))
+            meta = model.metadata
+            try:
+                sample_rate, channels = source.sample_rate, source.channels
+                format_checked = True
+            except SourceError:
+                sample_rate, channels = meta.sample_rate, meta.channels
+                format_checked = False
+            check_model_for_source(
+                model,
+                sample_rate=sample_rate,
+                channels=channels,
+                source=source.name,
+                window=sensor.window,
+                hop=sensor.hop,
+            )
+            prepared.append(PreparedSensor(sensor, model, source, format_checked))
         except EdgemonError as exc:
             problems.append(f"sensor {sensor.name}: {exc}")
     if problems:
@@ -73,7 +90,13 @@ def prepare_sensors(config: DaemonConfig) -> list[PreparedSensor]:
 
 
 def check_service(config: DaemonConfig) -> list[str]:
-    """Validate a configuration as far as possible without opening devices; return summary lines."""
+    """Validate a configuration as far as possible without opening devices; return summary lines.
+
+    Raises
+    ------
+    EdgemonError
+        If a model does not match its source.
+    """
     lines = []
     for item in prepare_sensors(config):
         meta = item.model.metadata
@@ -83,6 +106,11 @@ def check_service(config: DaemonConfig) -> list[str]:
             f"window {meta.window}, states {', '.join(sorted(set(meta.states)))}) via "
             f"{item.model.backend}"
         )
+        if not item.format_checked:
+            lines.append(
+                f"sensor {item.config.name}: the source's sample rate and channels are known "
+                "only when it opens, so the daemon checks them against the model at start"
+            )
     target = str(config.mqtt.url) if config.mqtt is not None else "the console (no [mqtt] table)"
     lines.append(
         f"device {config.device}: states go to {target}; state directory {config.state_dir}"
@@ -111,6 +139,7 @@ def run_service(config: DaemonConfig, stop: threading.Event) -> int:
                 item.config.name,
                 item.source,
                 item.model,
+                window=item.config.window,
                 hop=item.config.hop,
                 debounce=item.config.debounce,
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from datetime import UTC, datetime, timedelta
@@ -11,10 +12,10 @@ import pytest
 from fakes.source import ScriptedSource
 
 from edgemon.data import CWRU_EXCERPT
-from edgemon.errors import ModelError
+from edgemon.errors import ConfigError, ModelError
 from edgemon.flags import WindowFlag
-from edgemon.model import load_model
-from edgemon.pipeline import SensorPipeline
+from edgemon.model import Model, load_model
+from edgemon.pipeline import SensorPipeline, check_model_for_source
 from edgemon.recordings import read_recording
 from edgemon.sources.base import Block
 
@@ -136,3 +137,30 @@ def test_pipeline_timestamps_follow_samples(model, inner_race):
 def test_pipeline_rejects_mismatched_source(model, options, message):
     with pytest.raises(ModelError, match=message):
         make_pipeline(model, **options)
+
+
+def test_pipeline_rejects_configured_window(model):
+    source = ScriptedSource([])
+    with pytest.raises(ModelError, match="configuration sets window=1024"):
+        SensorPipeline("rig1", "de", source, model, window=1024)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"window": 2048, "hop": 1024}, "computed on windows of 4096 samples but it scores"),
+        ({"columns": ("DE:time.rms",)}, "its features produce the columns"),
+    ],
+)
+def test_check_rejects_inconsistent_model(model, change, message):
+    meta = dataclasses.replace(model.metadata, **change)
+    inconsistent = Model(meta, model._scorer, model.path)
+    with pytest.raises(ModelError, match=message):
+        check_model_for_source(
+            inconsistent, sample_rate=12000.0, channels=("DE",), source="scripted"
+        )
+
+
+def test_check_rejects_invalid_hop(model):
+    with pytest.raises(ConfigError, match="hop must be a positive number of samples, got 0"):
+        check_model_for_source(model, sample_rate=12000.0, channels=("DE",), source="s", hop=0)
