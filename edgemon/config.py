@@ -15,6 +15,7 @@ See ``deploy/edgemon.toml`` for a documented example of every key.
 from __future__ import annotations
 
 import re
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any
 
 from edgemon.errors import ConfigError
 
-__all__ = ["DaemonConfig", "SensorConfig", "load_config", "parse_config"]
+__all__ = ["DaemonConfig", "SensorConfig", "create_state_dir", "load_config", "parse_config"]
 
 #: Device and sensor names become MQTT topic levels, so they are restricted to safe characters.
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -142,6 +143,36 @@ def parse_config(
         log_level=log_level,
         path=path,
     )
+
+
+def create_state_dir(path: Path, setting: str) -> None:
+    """Create the state directory if it is missing, and check that files can be written in it.
+
+    Parameters
+    ----------
+    path : Path
+        The directory that contains the outbox.
+    setting : str
+        Where the path was set, for the message, e.g. ``"[device] state_dir"``.
+
+    Raises
+    ------
+    ConfigError
+        If the directory cannot be created, or a file cannot be created in it.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        # Create and delete a file, because an existing directory can sit on a read-only filesystem.
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.filename is not None and str(exc.filename) != str(path):
+            reason += f" ({exc.filename})"
+        raise ConfigError(
+            f"state directory {path} cannot be created or written: {reason}; set {setting} "
+            "to a directory that edgemon can create, or create it for the user edgemon runs as"
+        ) from exc
 
 
 def _parse_sensors(value: Any, base_dir: Path, errors: list[str]) -> tuple[SensorConfig, ...]:

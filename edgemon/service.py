@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from edgemon.config import DaemonConfig, SensorConfig
+from edgemon.config import DaemonConfig, SensorConfig, create_state_dir
 from edgemon.daemon import Daemon, SensorRunner, StateSink, health_counters
 from edgemon.errors import EdgemonError, ModelError, SourceError
 from edgemon.model import Model, load_model
@@ -92,10 +92,12 @@ def prepare_sensors(config: DaemonConfig) -> list[PreparedSensor]:
 def check_service(config: DaemonConfig) -> list[str]:
     """Validate a configuration as far as possible without opening devices; return summary lines.
 
+    Creates the state directory when a broker is configured, as the daemon would.
+
     Raises
     ------
     EdgemonError
-        If a model does not match its source.
+        If a model does not match its source, or the state directory cannot be used.
     """
     lines = []
     for item in prepare_sensors(config):
@@ -111,10 +113,17 @@ def check_service(config: DaemonConfig) -> list[str]:
                 f"sensor {item.config.name}: the source's sample rate and channels are known "
                 "only when it opens, so the daemon checks them against the model at start"
             )
-    target = str(config.mqtt.url) if config.mqtt is not None else "the console (no [mqtt] table)"
-    lines.append(
-        f"device {config.device}: states go to {target}; state directory {config.state_dir}"
-    )
+    if config.mqtt is not None:
+        create_state_dir(config.state_dir, "[device] state_dir")
+        lines.append(
+            f"device {config.device}: states go to {config.mqtt.url}; "
+            f"state directory {config.state_dir} is writable"
+        )
+    else:
+        lines.append(
+            f"device {config.device}: states go to the console (no [mqtt] table); "
+            "no state directory is used"
+        )
     return lines
 
 
@@ -182,7 +191,7 @@ def _make_sink(
         return ConsoleSink()
     from edgemon.publish.client import MqttPublisher
 
-    config.state_dir.mkdir(parents=True, exist_ok=True)
+    create_state_dir(config.state_dir, "[device] state_dir")
     return MqttPublisher(
         config.mqtt,
         config.device,

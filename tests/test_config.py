@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgemon.config import load_config, parse_config
+from edgemon.config import create_state_dir, load_config, parse_config
 from edgemon.errors import ConfigError
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -132,3 +132,20 @@ def test_example_config_parses(tmp_path):
     assert config.device == "rig1"
     assert config.sensors[0].source_kind == "udp"
     assert config.mqtt.health_interval == 60
+
+
+def test_create_state_dir_leaves_no_file(tmp_path):
+    state_dir = tmp_path / "a" / "state"
+    create_state_dir(state_dir, "--state-dir")
+    assert state_dir.is_dir()
+    assert list(state_dir.iterdir()) == []
+
+
+def test_create_state_dir_under_file_names_setting(tmp_path):
+    (tmp_path / "afile").write_text("a regular file, not a directory")
+    state_dir = tmp_path / "afile" / "state"
+    with pytest.raises(ConfigError) as caught:
+        create_state_dir(state_dir, "--state-dir")
+    message = str(caught.value)
+    assert f"state directory {state_dir} cannot be created or written: Not a directory" in message
+    assert "set --state-dir to a directory" in message

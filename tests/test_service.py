@@ -9,7 +9,7 @@ import pytest
 
 from edgemon.config import parse_config
 from edgemon.data import CWRU_EXCERPT
-from edgemon.errors import ModelError
+from edgemon.errors import ConfigError, ModelError
 from edgemon.service import check_service, run_service
 
 RECORDING = CWRU_EXCERPT / "12k_Drive_End_IR007_1_106.mat"
@@ -75,6 +75,8 @@ def test_check_accepts_matching_model(excerpt_model, tmp_path):
     lines = check_service(config)
     assert lines[0].startswith("sensor de: udp source, model ")
     assert "12000 Hz, window 4096" in lines[0]
+    assert f"state directory {tmp_path / 'state'} is writable" in lines[-1]
+    assert (tmp_path / "state").is_dir()
 
 
 def test_check_defers_format_of_plain_file(excerpt_model, tmp_path):
@@ -82,3 +84,34 @@ def test_check_defers_format_of_plain_file(excerpt_model, tmp_path):
     config = parse_config(config_table(excerpt_model, source), base_dir=tmp_path)
     lines = check_service(config)
     assert any("known only when it opens" in line for line in lines)
+
+
+def test_check_without_broker_skips_state_dir(excerpt_model, tmp_path):
+    table = config_table(excerpt_model, udp_source())
+    del table["mqtt"]
+    table["device"]["state_dir"] = "afile/state"
+    (tmp_path / "afile").write_text("a regular file, not a directory")
+    lines = check_service(parse_config(table, base_dir=tmp_path))
+    assert lines[-1].endswith("no state directory is used")
+
+
+@pytest.mark.parametrize(
+    ("state_dir", "reason"),
+    [
+        ("afile/state", "Not a directory"),
+        ("afile", "File exists"),
+        ("/proc/edgemon", "No such file or directory"),
+    ],
+)
+def test_unusable_state_dir_is_config_error(excerpt_model, tmp_path, state_dir, reason):
+    (tmp_path / "afile").write_text("a regular file, not a directory")
+    table = config_table(excerpt_model, udp_source())
+    table["device"]["state_dir"] = state_dir
+    config = parse_config(table, base_dir=tmp_path)
+    for call in (lambda: check_service(config), lambda: run_service(config, threading.Event())):
+        with pytest.raises(ConfigError) as caught:
+            call()
+        message = str(caught.value)
+        assert f"state directory {config.state_dir} cannot be created or written" in message
+        assert reason in message
+        assert "set [device] state_dir" in message
