@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgemon.daemon import Daemon, SensorRunner, StateSink
+from edgemon.errors import RecordingError
 from edgemon.model import Model
 from edgemon.pipeline import SensorPipeline
 from edgemon.sources.file import FileSource
@@ -93,15 +94,24 @@ def replay_files(
     -------
     list of FileResult
         One per file replayed; a file cut short by ``stop`` has ``completed=False``.
+
+    Raises
+    ------
+    RecordingError
+        If an input file is missing (checked for all files before the
+        first is replayed), unreadable or lacks a channel.
     """
     meta = model.metadata
     channels = tuple(channels) if channels else meta.channels
+    items = [item if isinstance(item, ReplayInput) else ReplayInput(Path(item)) for item in inputs]
+    # A missing file fails now, not after the files before it were replayed.
+    for item in items:
+        if not Path(item.path).is_file():
+            raise RecordingError(f"recording not found: {item.path}")
     results = []
-    for item in inputs:
+    for item in items:
         if stop.is_set():
             break
-        if not isinstance(item, ReplayInput):
-            item = ReplayInput(Path(item))
         path = item.path
         source = FileSource(
             path,

@@ -1,11 +1,18 @@
-"""Tests of the replay command's defaults."""
+"""Tests of the replay command: default outbox folder, input checks."""
 
 from __future__ import annotations
+
+import threading
 
 import pytest
 
 from edgemon.cli.handlers import _default_replay_state_dir
+from edgemon.data import CWRU_EXCERPT
+from edgemon.errors import RecordingError
+from edgemon.model import load_model
+from edgemon.publish.console import ConsoleSink
 from edgemon.publish.url import parse_broker_url
+from edgemon.replay import replay_files
 
 
 @pytest.mark.parametrize(
@@ -28,3 +35,19 @@ def test_replay_state_dir_without_xdg(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     path = _default_replay_state_dir(parse_broker_url("mqtt://127.0.0.1:1883"))
     assert path == tmp_path / ".local" / "state" / "edgemon" / "replay" / "127.0.0.1-1883"
+
+
+def test_replay_missing_file_fails_first(excerpt_model, tmp_path):
+    # The missing second file is reported before the first one is replayed.
+    sink = ConsoleSink(json_lines=True)
+    first = sorted(CWRU_EXCERPT.glob("12k_*.mat"))[0]
+    missing = tmp_path / "missing.mat"
+    with pytest.raises(RecordingError, match=f"recording not found: {missing}"):
+        replay_files(
+            [first, missing],
+            load_model(excerpt_model),
+            sink,
+            threading.Event(),
+            device="rig1",
+            sensor="de",
+        )
