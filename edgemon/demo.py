@@ -150,7 +150,9 @@ def run_demo(
     print_replay_summary(results, model, stdout)
     say(f"model: {model_path} (edgemon inspect {model_path})")
     say(
-        "next: 'edgemon watch' in another terminal, 'edgemon replay --help', 'edgemon train --help'"
+        f"next: start 'edgemon watch --mqtt {settings.url} --device {DEMO_DEVICE}' in another "
+        "terminal, then run the demo again to watch the states arrive; "
+        f"'edgemon replay --model {model_path} --input FILE.mat' replays any recording"
     )
     return 130 if stop.is_set() else 0
 
