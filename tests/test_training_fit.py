@@ -204,12 +204,56 @@ def test_train_model_rejects_short_recording():
         ({"window": 0}, "window must be a positive number"),
         ({"hop": 1.5}, "hop must be a positive number"),
         ({"algorithm": "dbscan"}, "algorithm must be one of"),
+        ({"min_windows_per_cluster": 0}, "min_windows_per_cluster must be a positive"),
     ],
 )
 def test_train_model_rejects_options(options, message):
     arguments = {"features": FEATURES, "window": 512, "hop": 256, **options}
     with pytest.raises(ConfigError, match=message):
         train_model([_synthetic_recording("low", 100.0)], **arguments)
+
+
+def _train_preset_clusters(recordings, n_clusters: int = 10):
+    return train_model(
+        recordings,
+        features=FEATURES,
+        window=512,
+        hop=256,
+        n_clusters=n_clusters,
+        min_windows_per_cluster=20,
+    )
+
+
+def test_train_model_caps_preset_clusters(caplog):
+    recordings = [_synthetic_recording("low", 100.0), _synthetic_recording("high", 2000.0, seed=1)]
+    with caplog.at_level(logging.INFO, logger="edgemon.training.fit"):
+        trained = _train_preset_clusters(recordings)
+    # 62 windows allow one cluster per 20 windows.
+    assert len(trained.clusters) == 3
+    assert trained.selection.method == "preset"
+    assert "preset of 10 clusters, at most one per 20 training windows" in trained.selection.note
+    assert "62 windows allow 3" in trained.selection.note
+    assert "fitting 3 clusters instead of the preset's 10" in caplog.text
+
+
+def test_train_model_cap_counts_kept_windows():
+    good = _synthetic_recording("low", 100.0)
+    samples = good.recording.samples.copy()
+    samples[:1024] = 0.25
+    flat = LabelledRecording(Recording(samples, 12000.0, ("DE",)), "low")
+    trained = _train_preset_clusters([flat, _synthetic_recording("high", 2000.0, seed=1)])
+    # 3 constant windows are dropped, and 59 windows allow only 2 clusters.
+    assert trained.training.n_windows == 59
+    assert len(trained.clusters) == 2
+    assert "59 windows allow 2" in trained.selection.note
+
+
+def test_train_model_preset_clusters_within_cap():
+    recordings = [_synthetic_recording("low", 100.0), _synthetic_recording("high", 2000.0, seed=1)]
+    trained = _train_preset_clusters(recordings, n_clusters=2)
+    assert len(trained.clusters) == 2
+    assert trained.selection.method == "preset"
+    assert "allow" not in trained.selection.note
 
 
 def test_train_model_rejects_no_recordings():

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
-from synthetic_models import exported_model
+from synthetic_models import exported_model, trained_model
 
 from edgemon.errors import ModelError
-from edgemon.model import load_model
+from edgemon.model import Selection, load_model
+from edgemon.training.export import export_model
 from edgemon.training.inspect import inspect_text
 
 
@@ -43,3 +46,14 @@ def test_inspect_rejects_foreign_file(tmp_path):
     path.write_bytes(b"\x00\x01not onnx")
     with pytest.raises(ModelError, match="not an ONNX model"):
         inspect_text(path)
+
+
+def test_inspect_names_preset_selection(tmp_path):
+    note = "preset of 32 clusters, at most one per 20 training windows; 450 windows allow 22"
+    trained = replace(trained_model(), selection=Selection(method="preset", note=note))
+    path = tmp_path / "preset.onnx"
+    export_model(trained, path)
+    text = inspect_text(path)
+    assert "method  preset default, capped on small training sets" in text
+    assert note in text
+    assert "given by the user" not in text

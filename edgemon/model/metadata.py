@@ -121,9 +121,9 @@ class TrainingSummary:
 class Selection:
     """How the number of clusters was chosen."""
 
-    #: ``"user"``, ``"bic"``, ``"silhouette"`` or ``"elbow"``.
+    #: ``"user"``, ``"preset"``, ``"bic"``, ``"silhouette"`` or ``"elbow"``.
     method: str
-    #: Score of each candidate number of clusters (empty for ``"user"``).
+    #: Score of each candidate number of clusters (empty for ``"user"`` and ``"preset"``).
     scores: dict[int, float] = field(default_factory=dict)
     #: Short reason, for example why the elbow replaced the silhouette.
     note: str = ""

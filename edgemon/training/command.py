@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -24,8 +23,6 @@ __all__ = [
     "train_from_args",
     "train_preset",
 ]
-
-logger = logging.getLogger(__name__)
 
 #: Channels and sample rate a data set is trained on unless the user picks others.
 DATASET_DEFAULTS: dict[str, tuple[tuple[str, ...], float | None]] = {
@@ -66,6 +63,8 @@ def train_preset(
     **overrides
         Keyword arguments of :func:`edgemon.training.fit.train_model` that
         replace the preset's (``algorithm``, ``n_clusters``, ``pca``, ...).
+        Without ``n_clusters``, the preset's number is fitted, capped on
+        small training sets and recorded as selection method ``"preset"``.
 
     Returns
     -------
@@ -91,13 +90,18 @@ def train_preset(
         first.channels,
         **preset.feature_options(first.sample_rate, shaft_hz),
     )
-    options = {
+    options: dict[str, Any] = {
         "algorithm": preset.algorithm,
-        "n_clusters": _preset_clusters(preset, recordings),
         "balance_labels": preset.balance_labels,
         "feature_weights": preset.feature_weights,
-        **overrides,
     }
+    if "n_clusters" not in overrides:
+        # The preset's number is capped on small training sets; a number the
+        # caller gives is fitted as it is.
+        options["n_clusters"] = preset.n_clusters
+        if preset.n_clusters is not None:
+            options["min_windows_per_cluster"] = preset.min_windows_per_cluster
+    options.update(overrides)
     trained = train_model(
         recordings,
         features=extractor,
@@ -108,24 +112,6 @@ def train_preset(
         **options,
     )
     return trained, export_model(trained, path)
-
-
-def _preset_clusters(preset: Preset, recordings: Sequence) -> int | None:
-    n_windows = sum(
-        max(0, 1 + (item.recording.n_samples - preset.window) // preset.hop) for item in recordings
-    )
-    n_labels = len({item.label for item in recordings})
-    n_clusters = preset.clusters_for(n_windows, n_labels)
-    if n_clusters is not None and n_clusters < (preset.n_clusters or 0):
-        logger.info(
-            "fitting %d clusters instead of %d: %d training windows allow one cluster per %d "
-            "windows",
-            n_clusters,
-            preset.n_clusters,
-            n_windows,
-            preset.min_windows_per_cluster,
-        )
-    return n_clusters
 
 
 def train_from_args(args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_NOVELTY_QUANTILE",
     "ClusterFit",
     "TrainedModel",
+    "cap_clusters",
     "cut_windows",
     "fit_feature_matrix",
     "novelty_threshold",
@@ -128,6 +129,7 @@ def train_model(
     k_range: tuple[int, int] = (2, 10),
     balance_labels: bool = False,
     feature_weights: str | Sequence[float] | None = None,
+    min_windows_per_cluster: int | None = None,
     dataset: str = "files",
     progress: bool = False,
 ) -> TrainedModel:
@@ -171,6 +173,11 @@ def train_model(
         feature family of every channel (all ``band.rel_db[...]`` columns of
         ``DE``, say) the same total weight, ``1 / sqrt(columns in the family)``
         per column.
+    min_windows_per_cluster : int, optional
+        With an int ``n_clusters`` taken from a preset rather than chosen
+        by the user: fit at most one cluster per this many training windows
+        (see :func:`cap_clusters`). The selection is then recorded as
+        method ``"preset"``, with the rule in its note.
     dataset : str, default="files"
         Data set kind recorded in the metadata (``"cwru"``, ``"files"``, ...).
     progress : bool, default=False
@@ -193,6 +200,15 @@ def train_model(
         raise ConfigError(f"window must be a positive number of samples, got {window!r}")
     if isinstance(hop, bool) or not isinstance(hop, int) or hop < 1:
         raise ConfigError(f"hop must be a positive number of samples, got {hop!r}")
+    if min_windows_per_cluster is not None and (
+        isinstance(min_windows_per_cluster, bool)
+        or not isinstance(min_windows_per_cluster, int)
+        or min_windows_per_cluster < 1
+    ):
+        raise ConfigError(
+            "min_windows_per_cluster must be a positive number of windows, "
+            f"got {min_windows_per_cluster!r}"
+        )
     if len(recordings) == 0:
         raise ConfigError("recordings must contain at least one labelled recording, got none")
     sample_rate, channels = _common_format(recordings)
@@ -212,6 +228,11 @@ def train_model(
     feature_matrix = np.concatenate(matrices)
     label_array = np.asarray(labels)
 
+    preset_selection = None
+    if n_clusters is not None and min_windows_per_cluster is not None:
+        n_clusters, preset_selection = _preset_selection(
+            n_clusters, len(feature_matrix), len(set(labels)), min_windows_per_cluster
+        )
     fit = fit_feature_matrix(
         feature_matrix,
         label_array,
@@ -227,6 +248,8 @@ def train_model(
         feature_weights=_resolve_weights(feature_weights, extractor.columns),
         progress=progress,
     )
+    if preset_selection is not None:
+        fit = replace(fit, selection=preset_selection)
     options = {"balance_labels": balance_labels}
     if feature_weights is not None:
         options["feature_weights"] = (
@@ -258,6 +281,39 @@ def train_model(
         hop=hop,
         training=training,
     )
+
+
+def cap_clusters(
+    n_clusters: int, n_windows: int, n_labels: int, min_windows_per_cluster: int
+) -> int:
+    """Return ``n_clusters`` capped at one cluster per ``min_windows_per_cluster`` windows.
+
+    A cluster fitted on a handful of windows draws a tight boundary, so new
+    windows from the same healthy machine would fall outside it and be
+    reported ``unknown``. The cap never goes below the number of labels, or 1.
+    """
+    return min(n_clusters, max(n_labels, n_windows // min_windows_per_cluster, 1))
+
+
+def _preset_selection(
+    n_clusters: int, n_windows: int, n_labels: int, min_windows_per_cluster: int
+) -> tuple[int, Selection]:
+    capped = cap_clusters(n_clusters, n_windows, n_labels, min_windows_per_cluster)
+    note = (
+        f"preset of {n_clusters} clusters, at most one per {min_windows_per_cluster} "
+        f"training windows and no fewer than the {n_labels} labels"
+    )
+    if capped < n_clusters:
+        note += f"; {n_windows} windows allow {capped}"
+        logger.info(
+            "fitting %d clusters instead of the preset's %d: %d training windows allow one "
+            "cluster per %d windows",
+            capped,
+            n_clusters,
+            n_windows,
+            min_windows_per_cluster,
+        )
+    return capped, Selection(method="preset", note=note)
 
 
 def fit_feature_matrix(
@@ -573,7 +629,8 @@ def _common_format(recordings: Sequence) -> tuple[float, tuple[str, ...]]:
             raise RecordingError(
                 f"recordings must share one sample rate: {first.name} is "
                 f"{first.sample_rate:g} Hz but {recording.name} is {recording.sample_rate:g} Hz; "
-                "load the data set with sample_rate= to resample them"
+                "resample them to one rate with edgemon.recordings.resample, or pass "
+                "sample_rate= to load_dataset"
             )
         if tuple(recording.channels) != tuple(first.channels):
             raise RecordingError(

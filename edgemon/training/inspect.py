@@ -20,6 +20,7 @@ __all__ = ["inspect_text"]
 
 _SELECTION_METHODS = {
     "user": "given by the user",
+    "preset": "preset default, capped on small training sets",
     "bic": "smallest BIC",
     "silhouette": "largest silhouette",
     "elbow": "elbow of the K-means inertia",

@@ -118,16 +118,15 @@ class Preset:
     def clusters_for(self, n_windows: int, n_labels: int) -> int | None:
         """Return the number of clusters to fit on ``n_windows`` training windows.
 
-        A cluster fitted on a handful of windows draws a tight boundary, so new
-        windows from the same healthy machine would fall outside it and be
-        reported ``unknown``. The preset's ``n_clusters`` is therefore capped at
-        one cluster per ``min_windows_per_cluster`` windows, but never below the
-        number of labels.
+        The preset's ``n_clusters``, capped at one cluster per
+        ``min_windows_per_cluster`` windows but never below the number of labels
+        (:func:`edgemon.training.fit.cap_clusters`).
         """
         if self.n_clusters is None:
             return None
-        cap = max(n_labels, n_windows // self.min_windows_per_cluster, 1)
-        return min(self.n_clusters, cap)
+        from edgemon.training.fit import cap_clusters
+
+        return cap_clusters(self.n_clusters, n_windows, n_labels, self.min_windows_per_cluster)
 
     def with_changes(self, **changes: Any) -> Preset:
         """Return a copy with some settings replaced."""
