@@ -72,13 +72,17 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_train(commands: argparse._SubParsersAction) -> None:
+    from edgemon.training.command import DATASET_DEFAULTS
     from edgemon.training.presets import DEFAULT
 
     p = commands.add_parser(
         "train",
         help="train a model on labelled recordings and export it as ONNX",
         description="Compute features on labelled recordings, fit a clustering model, name each "
-        "cluster by the majority label of its windows, and export it as one .onnx file.",
+        "cluster by the majority label of its windows, and export it as one .onnx file. "
+        "With --dataset files, also pass --channel, --shaft-rpm (the default features include "
+        "envelope levels at the bearing defect orders) and, when the recordings' sample rates "
+        "differ, --sample-rate.",
     )
     p.add_argument(
         "--dataset",
@@ -98,7 +102,13 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         action="append",
         dest="channels",
         metavar="NAME",
-        help="channel to train on; repeat for several (default: DE for cwru, gs for mfpt)",
+        help=(
+            "channel to train on; repeat for several (default: "
+            + ", ".join(
+                f"{' and '.join(names)} for {kind}" for kind, (names, _) in DATASET_DEFAULTS.items()
+            )
+            + "; required for files)"
+        ),
     )
     p.add_argument(
         "--out",
@@ -119,7 +129,8 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         metavar="K",
         help=(
             "number of clusters, or 'auto' (BIC for gmm, silhouette for kmeans) (default: "
-            f"{DEFAULT.n_clusters or 'auto'})"
+            f"{DEFAULT.n_clusters or 'auto'}, capped at one cluster per "
+            f"{DEFAULT.min_windows_per_cluster} training windows; a given K is not capped)"
         ),
     )
     p.add_argument(
@@ -157,7 +168,8 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         metavar="RPM",
         help=(
             "the machine's shaft speed, for envelope levels at defect orders (default: 1797 for "
-            "cwru, 1500 for mfpt, 2000 for ims)"
+            "cwru, 1500 for mfpt, 2000 for ims; required for files unless --features leaves out "
+            "env.*)"
         ),
     )
     p.add_argument(
@@ -185,7 +197,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         metavar="HZ",
         help=(
             "resample every recording to this rate (default: 12000 for cwru, else the recordings' "
-            "own rate)"
+            "own rate, which must then be the same for all)"
         ),
     )
     p.add_argument(
