@@ -68,6 +68,7 @@ def run_replay(args: argparse.Namespace) -> int:
 
     model = load_model(args.model, backend=args.backend)
     channels = tuple(args.channels) if args.channels else model.metadata.channels
+    _check_replay_channels(channels, model.metadata.channels)
     sensor = args.sensor or channels[0].lower()
     sink = _replay_sink(args, model, sensor)
     sink.start()
@@ -91,6 +92,21 @@ def run_replay(args: argparse.Namespace) -> int:
     if stop.is_set():
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def _check_replay_channels(channels: tuple[str, ...], expected: tuple[str, ...]) -> None:
+    # Checked here so that the message names --channel; the pipeline's own
+    # check would tell a replay user to configure the source.
+    if channels == expected:
+        return
+    from edgemon.errors import ConfigError
+
+    options = " ".join(f"--channel {name}" for name in expected)
+    raise ConfigError(
+        f"--channel {' '.join(channels)} does not match the model, which was trained on the "
+        f"channels {list(expected)}; pass {options} (or leave --channel out), or retrain the "
+        f"model on {', '.join(channels)}"
+    )
 
 
 def _replay_sink(args: argparse.Namespace, model, sensor: str):

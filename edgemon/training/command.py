@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from edgemon.training.presets import Preset
 
 __all__ = [
+    "check_data_path",
+    "check_sample_rates",
     "parse_band",
     "parse_clusters",
     "parse_loads",
@@ -135,6 +137,7 @@ def train_from_args(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if shaft_rpm is not None and not shaft_rpm > 0:
         raise ConfigError(f"--shaft-rpm must be a positive speed in rpm, got {shaft_rpm:g}")
 
+    check_data_path(args.dataset, args.data)
     recordings = load_dataset(
         args.dataset,
         args.data,
@@ -145,6 +148,8 @@ def train_from_args(args: argparse.Namespace, out: TextIO | None = None) -> int:
     )
     if not recordings:
         raise ConfigError(f"no recordings found in {args.data} for --dataset {args.dataset}")
+    if sample_rate is None:
+        check_sample_rates(recordings)
     overrides: dict[str, Any] = {
         "algorithm": args.algorithm,
         "covariance_type": args.covariance,
@@ -168,6 +173,35 @@ def train_from_args(args: argparse.Namespace, out: TextIO | None = None) -> int:
     )
     _print_summary(out, args, metadata, trained, len(recordings))
     return 0
+
+
+def check_data_path(kind: str, path: Path) -> None:
+    """Raise ConfigError, naming ``--data`` and what it must contain, if ``path`` is missing."""
+    from edgemon.data import CWRU_EXCERPT
+    from edgemon.training.datasets import DATASET_CONTENTS
+
+    if path.exists():
+        return
+    raise ConfigError(
+        f"data set not found: {path}; pass --data with {DATASET_CONTENTS[kind]}. The full "
+        f"CWRU, MFPT and IMS recordings are not part of edgemon, but a CWRU excerpt is "
+        f"installed in {CWRU_EXCERPT}"
+    )
+
+
+def check_sample_rates(recordings: Sequence) -> None:
+    """Raise ConfigError, naming ``--sample-rate``, if the recordings' rates differ."""
+    first_at_rate: dict[float, str] = {}
+    for item in recordings:
+        first_at_rate.setdefault(item.recording.sample_rate, item.recording.name)
+    if len(first_at_rate) < 2:
+        return
+    rates = ", ".join(f"{name} at {rate:g} Hz" for rate, name in sorted(first_at_rate.items()))
+    raise ConfigError(
+        f"the recordings have {len(first_at_rate)} different sample rates ({rates}); pass "
+        f"--sample-rate HZ to resample them all to one rate, e.g. --sample-rate "
+        f"{min(first_at_rate):g}"
+    )
 
 
 def parse_band(text: str) -> tuple[float, float]:

@@ -36,11 +36,26 @@ from typing import Any, TypeVar
 from edgemon.errors import RecordingError
 from edgemon.recordings import Recording, read_recording, resample
 
-__all__ = ["DATASET_KINDS", "LabelledRecording", "label_from_name", "load_dataset"]
+__all__ = [
+    "DATASET_CONTENTS",
+    "DATASET_KINDS",
+    "LabelledRecording",
+    "label_from_name",
+    "load_dataset",
+]
 
 logger = logging.getLogger(__name__)
 
 DATASET_KINDS = ("cwru", "mfpt", "ims", "files")
+#: What the path of each data set kind must be, for error messages.
+DATASET_CONTENTS = {
+    "cwru": "a folder of CWRU Bearing Data Center .mat files named like "
+    "12k_Drive_End_IR007_0_105.mat and normal_0_97.mat",
+    "mfpt": "a folder of MFPT bearing .mat files named like baseline_1.mat and "
+    "InnerRaceFault_vload_1.mat",
+    "ims": "a folder of IMS snapshot files named by their timestamp, like 2003.10.22.12.06.24",
+    "files": "a CSV or TOML manifest with a file and a label for each recording",
+}
 
 # Nominal motor speed (rpm) per motor load (hp), as the CWRU Bearing Data Center lists them.
 _CWRU_NOMINAL_RPM = {0: 1797, 1: 1772, 2: 1750, 3: 1730}
@@ -163,7 +178,9 @@ def load_dataset(
         )
     path = Path(path)
     if not path.exists():
-        raise RecordingError(f"data set not found: {path}")
+        raise RecordingError(
+            f"data set not found: {path}; kind {kind!r} reads {DATASET_CONTENTS[kind]}"
+        )
 
     if kind == "files":
         items = _load_manifest(path, names, sample_rate, progress)
@@ -177,7 +194,10 @@ def load_dataset(
         items = [_read_entry(entry, names, sample_rate) for entry in _progress(entries, progress)]
         if kind == "mfpt":
             items = _filter_loads(items, "load_lbs", load_filter, path)
-    logger.info("loaded %d %s recordings from %s", len(items), kind, path)
+    if kind == "files":
+        logger.info("loaded %d recordings from manifest %s", len(items), path)
+    else:
+        logger.info("loaded %d %s recordings from %s", len(items), kind.upper(), path)
     return items
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from edgemon.errors import ConfigError
+from edgemon.training.command import check_data_path
 from edgemon.training.evaldata import DATASETS, DatasetSpec, PreparedDataset, prepare_dataset
 from edgemon.training.grid import (
     ALGORITHMS,
@@ -396,6 +397,7 @@ def _specs_from_args(args: argparse.Namespace) -> list[DatasetSpec]:
         raise ConfigError("--data-root goes with --all-datasets; for one data set use --data")
     if args.dataset is None or args.data is None:
         raise ConfigError("give --dataset and --data, or --all-datasets with --data-root")
+    check_data_path(args.dataset, args.data)
     return [DatasetSpec.default(args.dataset, args.data)]
 
 
