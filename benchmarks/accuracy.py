@@ -19,7 +19,9 @@ conditions.  Last, models trained on the first nine IMS snapshots (healthy
 bearings of another rig) replay the nine later snapshots, and the share of
 windows reported ``unknown`` is the false-alarm rate.
 
-Run from the repository, with the shared recordings beside it::
+Run from the repository, with the shared recordings beside it (set
+``EDGEMON_SHARED_DATA`` to the folder holding ``cwru/`` and ``ims/`` when
+they are elsewhere)::
 
     .venv/bin/python benchmarks/accuracy.py --data ../shared/data/cwru \
         --markdown docs/accuracy-results.md
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 import threading
@@ -38,6 +41,8 @@ from dataclasses import replace
 from pathlib import Path
 
 LOADS = (0, 1, 2)
+REPOSITORY = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("EDGEMON_SHARED_DATA", REPOSITORY.parent / "shared" / "data"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data",
         type=Path,
-        default=Path(__file__).resolve().parents[2] / "shared" / "data" / "cwru",
-        help="folder of the CWRU recordings (default: ../shared/data/cwru)",
+        default=SHARED_DATA / "cwru",
+        help="folder of the CWRU recordings (default: $EDGEMON_SHARED_DATA/cwru, else "
+        "../shared/data/cwru)",
     )
     parser.add_argument(
         "--loads", default="0,1,2", help="held-out loads to test, comma-separated (default: 0,1,2)"
@@ -67,11 +73,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
+    from edgemon.errors import RecordingError
     from edgemon.model import load_model
     from edgemon.training.command import DATASET_SHAFT_RPM, train_preset
     from edgemon.training.datasets import load_dataset
 
-    recordings = load_dataset("cwru", args.data, channels=("DE",), sample_rate=12000.0)
+    try:
+        recordings = load_dataset("cwru", args.data, channels=("DE",), sample_rate=12000.0)
+    except RecordingError as exc:
+        print(
+            f"error: {exc}\nPass --data with the CWRU folder, or set EDGEMON_SHARED_DATA to the "
+            "folder that holds cwru/ and ims/.",
+            file=sys.stderr,
+        )
+        return 2
     rows, totals, ari = [], Counter(), {}
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as scratch:
