@@ -14,6 +14,7 @@ See ``deploy/edgemon.toml`` for a documented example of every key.
 
 from __future__ import annotations
 
+import math
 import re
 import tempfile
 import tomllib
@@ -33,7 +34,17 @@ BACKENDS = ("auto", "onnxruntime", "numpy")
 
 _TOP_KEYS = {"device", "sensors", "mqtt", "logging"}
 _DEVICE_KEYS = {"id", "state_dir"}
-_SENSOR_KEYS = {"name", "model", "source", "window", "hop", "debounce", "queue_blocks", "backend"}
+_SENSOR_KEYS = {
+    "name",
+    "model",
+    "source",
+    "window",
+    "hop",
+    "debounce",
+    "queue_blocks",
+    "backend",
+    "silence_timeout",
+}
 _LOGGING_KEYS = {"level"}
 
 
@@ -53,6 +64,9 @@ class SensorConfig:
     #: Bound of the queue between the reader and the processing thread, in blocks.
     queue_blocks: int = 64
     backend: str = "auto"
+    #: Seconds without samples from a live source before a warning; None takes
+    #: ``edgemon.daemon.DEFAULT_SILENCE_TIMEOUT`` or two window periods, whichever is longer.
+    silence_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -228,6 +242,9 @@ def _parse_sensors(value: Any, base_dir: Path, errors: list[str]) -> tuple[Senso
         backend = item.get("backend", "auto")
         if backend not in BACKENDS:
             errors.append(f"{where} backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        silence_timeout = item.get("silence_timeout")
+        if silence_timeout is not None:
+            silence_timeout = _seconds(silence_timeout, f"{where} silence_timeout", errors)
         sensors.append(
             SensorConfig(
                 name=name,
@@ -239,6 +256,7 @@ def _parse_sensors(value: Any, base_dir: Path, errors: list[str]) -> tuple[Senso
                 debounce=debounce,
                 queue_blocks=queue_blocks,
                 backend=backend,
+                silence_timeout=silence_timeout,
             )
         )
     return tuple(sensors)
@@ -295,3 +313,11 @@ def _integer(value: Any, where: str, errors: list[str], *, minimum: int) -> int:
         errors.append(f"{where} must be an integer >= {minimum}, got {value!r}")
         return minimum
     return value
+
+
+def _seconds(value: Any, where: str, errors: list[str]) -> float | None:
+    valid = isinstance(value, int | float) and not isinstance(value, bool)
+    if not valid or not math.isfinite(value) or value <= 0:
+        errors.append(f"{where} must be a positive number of seconds, got {value!r}")
+        return None
+    return float(value)

@@ -43,6 +43,11 @@ DROP_WARNING_INTERVAL = 10.0
 #: Capped, jittered backoff before a failed live source is opened again, in seconds.
 REOPEN_DELAY_MIN = 1.0
 REOPEN_DELAY_MAX = 30.0
+#: Seconds without samples from a live source before a warning, unless the sensor's
+#: ``silence_timeout`` sets it; at least two window periods (see SensorRunner).
+DEFAULT_SILENCE_TIMEOUT = 10.0
+#: Seconds between repeated warnings while a live source stays silent.
+SILENCE_WARNING_INTERVAL = 60.0
 
 _END = object()
 
@@ -79,6 +84,12 @@ class SensorRunner:
         Shared stop request; the runner sets it itself when one of its threads fails.
     queue_blocks : int
         Bound of the queue between the two threads, in blocks.
+    silence_timeout : float, optional
+        Seconds without a block from a live source after which the reader
+        logs a warning, then again every ``SILENCE_WARNING_INTERVAL`` seconds
+        until samples resume. The default is ``DEFAULT_SILENCE_TIMEOUT`` or two
+        window periods, whichever is longer, so that a slow sensor whose
+        blocks come seldom is not reported as silent.
     """
 
     def __init__(
@@ -89,6 +100,7 @@ class SensorRunner:
         stop: threading.Event,
         *,
         queue_blocks: int = 64,
+        silence_timeout: float | None = None,
     ) -> None:
         self.name = pipeline.sensor
         self.source = source
@@ -109,6 +121,16 @@ class SensorRunner:
         #: The exception that ended this sensor, if any.
         self.error: BaseException | None = None
         self.finished = threading.Event()
+        if silence_timeout is None:
+            window_period = pipeline.window / pipeline.sample_rate
+            silence_timeout = max(DEFAULT_SILENCE_TIMEOUT, 2.0 * window_period)
+        self.silence_timeout = silence_timeout
+        #: Periods in which a live source delivered no block for ``silence_timeout`` seconds.
+        self.silent_periods = 0
+        #: True from the silence warning until the next block; read by the main thread.
+        self.silent = False
+        self._last_block = time.monotonic()
+        self._next_silence_warning = 0.0
 
     def start(self) -> None:
         """Start the reader and processing threads."""
@@ -127,9 +149,12 @@ class SensorRunner:
 
     def _read_loop(self) -> None:
         delay = REOPEN_DELAY_MIN
+        self._last_block = time.monotonic()
         try:
             while not self._stop.is_set():
                 try:
+                    # Blocks until a block arrives or the timeout passes, so the
+                    # silence check below runs at least every POLL_INTERVAL.
                     block = self.source.read(POLL_INTERVAL)
                 except EOFError:
                     logger.info("sensor %s: end of source %s", self.name, self.source.name)
@@ -140,8 +165,11 @@ class SensorRunner:
                     delay = self._reopen_after(exc, delay)
                     continue
                 if block is None:
+                    if self.source.live:
+                        self._check_silence(time.monotonic())
                     continue
                 delay = REOPEN_DELAY_MIN
+                self._block_arrived(block.received)
                 self._enqueue(block)
         except BaseException as exc:
             self.error = exc
@@ -150,6 +178,34 @@ class SensorRunner:
         finally:
             self._close_source()
             self._put_end()
+
+    def _check_silence(self, now: float) -> None:
+        silent_for = now - self._last_block
+        if silent_for < self.silence_timeout or now < self._next_silence_warning:
+            return
+        if not self.silent:
+            self.silent = True
+            self.silent_periods += 1
+        logger.warning(
+            "sensor %s: no samples from source %s for %.0f s; check that the sensor or "
+            "its sender is running",
+            self.name,
+            self.source.name,
+            silent_for,
+        )
+        self._next_silence_warning = now + SILENCE_WARNING_INTERVAL
+
+    def _block_arrived(self, received: float) -> None:
+        if self.silent:
+            logger.info(
+                "sensor %s: samples from source %s resumed after %.0f s without samples",
+                self.name,
+                self.source.name,
+                received - self._last_block,
+            )
+            self.silent = False
+            self._next_silence_warning = 0.0
+        self._last_block = received
 
     def _reopen_after(self, exc: SourceError, delay: float) -> float:
         logger.error(
@@ -281,6 +337,9 @@ class SensorRunner:
         """Return this sensor's counters for the health message."""
         stats = self.pipeline.stats
         buffer = self.pipeline.buffer.stats
+        source_counters = {key: int(value) for key, value in self.source.counters().items()}
+        if self.source.live:
+            source_counters["silent_periods"] = self.silent_periods
         return {
             "source": self.source.name,
             "samples": stats.samples,
@@ -292,7 +351,7 @@ class SensorRunner:
             "samples_lost": buffer.gap_samples,
             "gaps": buffer.gaps,
             "queue_blocks": self._queue.qsize(),
-            "source_counters": {key: int(value) for key, value in self.source.counters().items()},
+            "source_counters": source_counters,
         }
 
 
@@ -392,10 +451,14 @@ class Daemon:
 
     def _status_line(self) -> str:
         counters = self.health_counters()
-        return (
+        line = (
             f"{counters['windows_processed']} windows, {counters['windows_flagged']} flagged, "
             f"{counters['samples_dropped']} samples dropped"
         )
+        silent = [runner.name for runner in self.runners if runner.silent]
+        if silent:
+            line += f"; no samples from sensor(s) {', '.join(silent)}"
+        return line
 
     def health_counters(self) -> dict[str, Any]:
         """Return the totals over all sensors that the health message reports."""

@@ -154,7 +154,12 @@ def run_service(config: DaemonConfig, stop: threading.Event) -> int:
             )
             runners.append(
                 SensorRunner(
-                    item.source, pipeline, sink, stop, queue_blocks=item.config.queue_blocks
+                    item.source,
+                    pipeline,
+                    sink,
+                    stop,
+                    queue_blocks=item.config.queue_blocks,
+                    silence_timeout=item.config.silence_timeout,
                 )
             )
     except EdgemonError:

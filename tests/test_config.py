@@ -45,7 +45,14 @@ def test_config_valid_table(model_file, tmp_path):
     assert sensor.source_options["port"] == 9870
     assert sensor.debounce == 1
     assert sensor.hop is None
+    assert sensor.silence_timeout is None
     assert str(config.mqtt.url) == "mqtt://127.0.0.1:1883"
+
+
+def test_config_silence_timeout_in_seconds(model_file, tmp_path):
+    table = valid_table(model_file)
+    table["sensors"][0]["silence_timeout"] = 30
+    assert parse_config(table, base_dir=tmp_path).sensors[0].silence_timeout == 30.0
 
 
 def test_config_without_mqtt_uses_console(model_file, tmp_path):
@@ -72,6 +79,14 @@ def test_config_without_mqtt_uses_console(model_file, tmp_path):
         (
             lambda t: t["sensors"][0].update(debounce=True),
             "debounce must be an integer >= 1, got True",
+        ),
+        (
+            lambda t: t["sensors"][0].update(silence_timeout=0),
+            "silence_timeout must be a positive number of seconds, got 0",
+        ),
+        (
+            lambda t: t["sensors"][0].update(silence_timeout="10 s"),
+            "silence_timeout must be a positive number of seconds, got '10 s'",
         ),
         (
             lambda t: t["sensors"][0].update(backend="gpu"),
