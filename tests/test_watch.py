@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import threading
 import time
 
@@ -10,6 +11,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from brokers import state_event
 
+from edgemon.errors import ConfigError
 from edgemon.publish.payloads import load_schema, render_state
 from edgemon.publish.settings import MqttSettings
 from edgemon.publish.watch import SeqTracker, run_watch
@@ -174,3 +176,18 @@ def test_watch_rejected_credentials(broker_factory):
     watch = Watch(broker.url)
     watch.thread.join(10)
     assert watch.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("device", "sensor", "message"),
+    [
+        ("#", "+", "--device must be one device name or '+' for every device, got '#'"),
+        ("rig+", "+", "--device must be one device name or '+'"),
+        ("rig1", "d#", "--sensor must be one sensor name or '+' for every sensor, got 'd#'"),
+        ("Rig1", "+", "device name must be lowercase"),
+    ],
+)
+def test_watch_rejects_filters(device, sensor, message):
+    settings = MqttSettings.from_url("mqtt://127.0.0.1:1")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        run_watch(settings, device=device, sensor=sensor, stop=threading.Event())

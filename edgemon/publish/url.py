@@ -79,8 +79,9 @@ def parse_broker_url(url: str) -> BrokerUrl:
     if parts.username is not None or parts.password is not None:
         raise ConfigError(
             "broker URL must not contain a user name or password, because command lines and logs "
-            "would show them; set username and password (or password_env, password_file) "
-            "in the [mqtt] table of the config file instead"
+            "would show them; for edgemon watch and edgemon replay pass --username with "
+            "--password-env or --password-file, and for the daemon set username with password, "
+            "password_env or password_file in the [mqtt] table of the config file"
         )
     if parts.query or parts.fragment:
         raise ConfigError(f"broker URL must not have a query or fragment, got {url!r}")

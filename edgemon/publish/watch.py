@@ -22,7 +22,7 @@ from typing import Any, TextIO
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 
-from edgemon.errors import PublishError
+from edgemon.errors import ConfigError, PublishError
 from edgemon.publish.backoff import Backoff
 from edgemon.publish.connect import BrokerUnavailableError, make_client, open_connection, pump
 from edgemon.publish.console import format_state_line
@@ -105,8 +105,14 @@ def run_watch(
         subscription for a reason a retry cannot fix (logged).
     """
     for kind, name in (("device", device), ("sensor", sensor)):
-        if name != "+":
-            validate_topic_level(kind, name)
+        if name == "+":
+            continue
+        if "#" in name or "+" in name:
+            raise ConfigError(
+                f"--{kind} must be one {kind} name or '+' for every {kind}, got {name!r}; "
+                f"use --{kind} + to watch every {kind}"
+            )
+        validate_topic_level(kind, name)
     out = out if out is not None else sys.stdout
     watcher = _Watcher(settings, device, sensor, json_lines, out, ready)
     backoff = Backoff(settings.reconnect_min_delay, settings.reconnect_max_delay)
