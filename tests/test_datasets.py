@@ -366,6 +366,20 @@ def test_manifest_invalid(tmp_path: Path, name: str, text: str, message: str) ->
         load_dataset("files", tmp_path / name, channels="x")
 
 
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("file = 5\nlabel = 'normal'", r"1 invalid row:\n.*'file' must be a text string, got 5"),
+        ("file = 'pump.csv'\nlabel = 7", r"'label' must be a text string, got 7"),
+        ("label = 'normal'", r"'file' is missing"),
+    ],
+)
+def test_manifest_toml_wrong_types(manifest_dir: Path, row: str, message: str) -> None:
+    (manifest_dir / "m.toml").write_text(f"[[recording]]\n{row}\n")
+    with pytest.raises(RecordingError, match=message):
+        load_dataset("files", manifest_dir / "m.toml", channels="accel")
+
+
 # Arguments --------------------------------------------------------------------------------------
 
 

@@ -386,7 +386,9 @@ def _check_stated_rate(path: Path, stated: float, source: str, given: float | No
     if given is not None and float(given) != stated:
         raise RecordingError(
             f"{path.name} is sampled at {stated:g} Hz (from {source}), but sample_rate={given:g} "
-            "was given; read it without sample_rate and call resample() to change the rate"
+            f"was given; give its own rate {stated:g} or leave sample_rate out. To train at "
+            "another rate, pass --sample-rate to edgemon train (in Python, call "
+            "edgemon.recordings.resample())"
         )
     return stated
 

@@ -350,7 +350,8 @@ def _load_manifest(
             problems.append(f"  {where}: {exc}")
     if problems:
         raise RecordingError(
-            f"manifest {path} has {len(problems)} invalid rows:\n" + "\n".join(problems)
+            f"manifest {path} has {len(problems)} invalid "
+            f"{'row' if len(problems) == 1 else 'rows'}:\n" + "\n".join(problems)
         )
     if not items:
         raise RecordingError(f"manifest {path} lists no recordings")
@@ -405,10 +406,11 @@ def _manifest_entry(folder: Path, row: Mapping[str, Any]) -> _Entry:
     problems = []
     file = row.get("file")
     label = row.get("label")
-    if not isinstance(file, str) or not file:
-        problems.append("'file' is missing")
-    if not isinstance(label, str) or not label.strip():
-        problems.append("'label' is missing")
+    for key, value in (("file", file), ("label", label)):
+        if value is None or value == "":
+            problems.append(f"'{key}' is missing")
+        elif not isinstance(value, str) or not value.strip():
+            problems.append(f"'{key}' must be a text string, got {value!r}")
 
     rate = row.get("sample_rate")
     if rate is not None:
