@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
+from brokers import free_port
 
 from edgemon.cli.handlers import _default_replay_state_dir
 from edgemon.data import CWRU_EXCERPT
@@ -51,3 +55,46 @@ def test_replay_missing_file_fails_first(excerpt_model, tmp_path):
             device="rig1",
             sensor="de",
         )
+
+
+def _replay(model, *args, env_home):
+    env = {**os.environ, "XDG_STATE_HOME": str(env_home), "EDGEMON_LOG_LEVEL": "warning"}
+    first = sorted(CWRU_EXCERPT.glob("12k_*.mat"))[0]
+    command = [sys.executable, "-m", "edgemon.cli", "replay", "--model", str(model)]
+    return subprocess.run(
+        [*command, "--input", str(first), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_replay_unacknowledged_exit_status(excerpt_model, tmp_path):
+    result = _replay(
+        excerpt_model,
+        "--mqtt",
+        f"mqtt://127.0.0.1:{free_port()}",
+        "--duration",
+        "1",
+        "--flush-timeout",
+        "0.5",
+        env_home=tmp_path,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "not every state was acknowledged within 0.5 s" in result.stderr
+    assert "total:" in result.stdout
+
+
+def test_replay_short_segment_warns(excerpt_model, tmp_path):
+    result = _replay(excerpt_model, "--duration", "0.1", env_home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "no window was classified" in result.stderr
+    assert "replay a longer --duration" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_replay_rejects_flush_timeout(excerpt_model, tmp_path, value):
+    result = _replay(excerpt_model, "--flush-timeout", value, env_home=tmp_path)
+    assert result.returncode == 2
+    assert f"--flush-timeout must be a number of seconds >= 0, got {float(value)}" in result.stderr

@@ -2,8 +2,10 @@
 
 :mod:`edgemon.cli.parser` declares the sub-commands and their options and
 :mod:`edgemon.cli.handlers` runs them.  Exit status: 0 on success, 1 when a
-run failed, 2 for invalid input (options, configuration, model or recording),
-130 after Ctrl-C.
+run failed or a replay's states were not all acknowledged by the broker, 2
+for invalid input (options, configuration, model or recording), 130 after
+Ctrl-C, except for ``edgemon run``, which exits 0 after a clean stop on
+SIGTERM or SIGINT.
 """
 
 from __future__ import annotations

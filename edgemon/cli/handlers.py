@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import sys
@@ -17,6 +18,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from edgemon.errors import ConfigError
 
 if TYPE_CHECKING:
     from edgemon.publish.url import BrokerUrl
@@ -66,6 +69,10 @@ def run_replay(args: argparse.Namespace) -> int:
     from edgemon.replay import ReplayInput, replay_files
     from edgemon.summary import print_replay_summary
 
+    if not (math.isfinite(args.flush_timeout) and args.flush_timeout >= 0):
+        raise ConfigError(
+            f"--flush-timeout must be a number of seconds >= 0, got {args.flush_timeout}"
+        )
     model = load_model(args.model, backend=args.backend)
     channels = tuple(args.channels) if args.channels else model.metadata.channels
     _check_replay_channels(channels, model.metadata.channels)
@@ -87,11 +94,18 @@ def run_replay(args: argparse.Namespace) -> int:
                 hop=args.hop,
             )
         finally:
-            _finish_sink(sink)
+            delivered = _finish_sink(sink, args.flush_timeout)
     print_replay_summary(results, model, sys.stderr if args.mqtt is None else sys.stdout)
+    if results and not any(result.windows for result in results):
+        logger.warning(
+            "no window was classified: each replayed segment is shorter than the model's "
+            "window of %d samples (%.3g s); replay a longer --duration",
+            model.metadata.window,
+            model.metadata.window / model.metadata.sample_rate,
+        )
     if stop.is_set():
         return EXIT_INTERRUPTED
-    return EXIT_OK
+    return EXIT_OK if delivered else EXIT_FAILED
 
 
 def _check_replay_channels(channels: tuple[str, ...], expected: tuple[str, ...]) -> None:
@@ -99,7 +113,6 @@ def _check_replay_channels(channels: tuple[str, ...], expected: tuple[str, ...])
     # check would tell a replay user to configure the source.
     if channels == expected:
         return
-    from edgemon.errors import ConfigError
 
     options = " ".join(f"--channel {name}" for name in expected)
     raise ConfigError(
@@ -130,14 +143,17 @@ def _replay_sink(args: argparse.Namespace, model, sensor: str):
     )
 
 
-def _finish_sink(sink, timeout: float = 30.0) -> None:
-    if not sink.flush(timeout):
+def _finish_sink(sink, timeout: float) -> bool:
+    """Flush and stop ``sink``; return whether every state was acknowledged in time."""
+    delivered = sink.flush(timeout)
+    if not delivered:
         logger.warning(
-            "not every state was acknowledged within %.0f s; the rest stay in the outbox "
-            "and are sent by the next run with the same --state-dir",
+            "not every state was acknowledged within %g s; the rest stay in the outbox "
+            "and are sent by the next replay to the same broker or with the same --state-dir",
             timeout,
         )
     sink.stop(timeout)
+    return delivered
 
 
 def run_watch(args: argparse.Namespace) -> int:

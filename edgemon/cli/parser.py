@@ -352,6 +352,16 @@ def _add_replay(commands: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument(
+        "--flush-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help=(
+            "how long to wait at the end for the broker to acknowledge every state; "
+            "exit status 1 if it has not (default: 30)"
+        ),
+    )
+    p.add_argument(
         "--backend",
         choices=("auto", "onnxruntime", "numpy"),
         default="auto",
