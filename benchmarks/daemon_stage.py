@@ -227,8 +227,16 @@ def run_stage(
     return seconds, pipeline.stats.windows, events
 
 
-def measure_stage(streams: Sequence[Stream], rounds: int, n_samples: int) -> list[dict]:
-    """Return the CPU time per window of the processing stage for each stream and backend."""
+def measure_stage(
+    streams: Sequence[Stream],
+    rounds: int,
+    n_samples: int,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict]:
+    """Return the CPU time per window of the processing stage for each stream and backend.
+
+    ``progress`` receives a line before each round, outside the timed runs.
+    """
     cases = {}
     for stream in streams:
         for backend in ("onnxruntime", "numpy"):
@@ -236,7 +244,9 @@ def measure_stage(streams: Sequence[Stream], rounds: int, n_samples: int) -> lis
             run_stage(model, stream, 4 * n_samples // rounds)  # warm up
             cases[(stream.name, backend)] = (model, stream, [])
     parts: dict[tuple[str, str], list[dict[str, float]]] = {key: [] for key in cases}
-    for _ in range(rounds):
+    for round_index in range(rounds):
+        if progress is not None:
+            progress(f"stage: round {round_index + 1} of {rounds}, {len(cases)} cases")
         for key, (model, stream, per_window) in cases.items():
             seconds, windows, _ = run_stage(model, stream, n_samples)
             per_window.append(seconds / windows)
@@ -285,16 +295,24 @@ def stage_peak_memory(stream: Stream, n_samples: int) -> int:
 
 
 def measure_outbox(
-    directory: Path, events: list, batch_sizes: Sequence[int], n_states: int, rounds: int
+    directory: Path,
+    events: list,
+    batch_sizes: Sequence[int],
+    n_states: int,
+    rounds: int,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[int, list[tuple[float, float]]]:
     """Return (wall, CPU) seconds per state of storing ``n_states`` states, per batch size.
 
     A batch size of 1 stores each state with :meth:`Outbox.append`, one
-    transaction per state.
+    transaction per state. ``progress`` receives a line before each round,
+    outside the timed runs.
     """
     seconds: dict[int, list[tuple[float, float]]] = {size: [] for size in batch_sizes}
     topic = "edgemon/bench/s1/state"
     for round_index in range(rounds):
+        if progress is not None:
+            progress(f"outbox: round {round_index + 1} of {rounds}, batch sizes {batch_sizes}")
         for size in batch_sizes:
             path = directory / f"outbox-{size}-{round_index}.sqlite3"
             outbox = Outbox(path, max_messages=100_000, max_bytes=32 * 1024 * 1024)

@@ -33,8 +33,9 @@ drive-end channel shifted by half the recording, all resampled to 25.6 kHz.
 
 Run ``.venv/bin/python benchmarks/pipeline.py`` from the repository. It took
 18 minutes on a 2-core machine busy with other work, and ``--quick`` about
-one minute on the same machine when it was less busy. ``--markdown FILE`` also writes the
-tables to FILE; ``--help`` lists the other options.
+one minute on the same machine when it was less busy. It prints each step, with the seconds
+since the start, to standard error, and the report to standard output at the end.
+``--markdown FILE`` also writes the tables to FILE; ``--help`` lists the other options.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from daemon_processes import (
@@ -115,6 +117,22 @@ def filesystem(path: Path) -> str:
     return f"{best[1]} on {best[2]}"
 
 
+class Progress:
+    """Print progress lines to standard error, each with the seconds since the benchmark started.
+
+    The report goes to standard output at the end, so ``> report.md`` keeps
+    only the report. Every call sits between measurements, never inside a
+    timed run.
+    """
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        elapsed = time.monotonic() - self._start
+        print(f"[{elapsed:7.1f} s] {message}", file=sys.stderr, flush=True)
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
@@ -174,25 +192,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         + "`",
         "",
     ]
+    progress = Progress()
     broker = None
     try:
+        progress("preparing the streams and training their models")
         streams = prepare_streams(workdir)
         if "stage" not in skip or "outbox" not in skip:
             report += stage_section(
-                streams, rounds, quick=args.quick, skip=skip, outbox_dir=outbox_dir
+                streams,
+                rounds,
+                quick=args.quick,
+                skip=skip,
+                outbox_dir=outbox_dir,
+                progress=progress,
             )
         broker = start_mosquitto(workdir)
         broker_url = broker[1] if broker else None
         if "latency" not in skip:
-            report += latency_section(streams, broker_url, workdir, latency_seconds)
+            report += latency_section(streams, broker_url, workdir, latency_seconds, progress)
         if "memory" not in skip or "startup" not in skip:
+            progress("memory and start-up: edgemon train on the excerpt")
             dataset = ["--dataset", "cwru", "--data", str(CWRU_EXCERPT), "--channel", "DE"]
             out = ["--out", str(workdir / "train.onnx"), "--quiet"]
             train = measure_command(["train", *dataset, *out])
         if "memory" not in skip:
-            report += memory_section(streams, broker_url, workdir, train, quick=args.quick)
+            report += memory_section(
+                streams, broker_url, workdir, train, quick=args.quick, progress=progress
+            )
         if "startup" not in skip:
-            report += startup_section(streams[0], workdir, train)
+            report += startup_section(streams[0], workdir, train, progress)
+        progress("done")
     finally:
         if broker is not None:
             broker[0].terminate()
@@ -209,12 +238,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def stage_section(
-    streams: list[Stream], rounds: int, *, quick: bool, skip: set[str], outbox_dir: Path
+    streams: list[Stream],
+    rounds: int,
+    *,
+    quick: bool,
+    skip: set[str],
+    outbox_dir: Path,
+    progress: Callable[[str], None],
 ) -> list[str]:
     lines = []
     n_samples = 60 * 2048 if quick else 120 * 2048
     if "stage" not in skip:
-        rows = measure_stage(streams, rounds, n_samples)
+        progress("stage: loading the models and warming up")
+        rows = measure_stage(streams, rounds, n_samples, progress)
         lines += [
             f"Processing stage, CPU time per window (median of {rounds} rounds of about "
             f"{n_samples // 1024} windows, min to max), blocks of the size edgemon-sim sends:",
@@ -258,6 +294,7 @@ def stage_section(
             ),
             "",
         ]
+        progress("stage: peak memory of 200 and 2000 windows")
         peak_short = stage_peak_memory(streams[1], 200 * 1024)
         peak_long = stage_peak_memory(streams[1], 2000 * 1024)
         lines += [
@@ -271,7 +308,7 @@ def stage_section(
         _, _, events = run_stage(model, streams[0], 40 * 2048)
         n_states = 200 if quick else 1000
         sizes = (1, 4, 16, 64)
-        seconds = measure_outbox(outbox_dir, events, sizes, n_states, max(3, rounds // 3))
+        seconds = measure_outbox(outbox_dir, events, sizes, n_states, max(3, rounds // 3), progress)
         wall = {size: [w for w, _ in runs] for size, runs in seconds.items()}
         cpu = {size: [c for _, c in runs] for size, runs in seconds.items()}
         naive = statistics.median(wall[1])
@@ -308,7 +345,11 @@ def stage_section(
 
 
 def latency_section(
-    streams: list[Stream], broker_url: str | None, workdir: Path, seconds: float
+    streams: list[Stream],
+    broker_url: str | None,
+    workdir: Path,
+    seconds: float,
+    progress: Callable[[str], None],
 ) -> list[str]:
     paced_rows, unpaced_rows = [], []
     for stream, hop in ((streams[0], None), (streams[1], 256)):
@@ -316,6 +357,8 @@ def latency_section(
         unpaced = {}
         for per_state in (True, False):
             how = "one per state" if per_state else "batched"
+            case = f"{stream.name}, hop {model_hop}, {how}"
+            progress(f"latency: {case}, {seconds:g} s in real time")
             result = measure_latency(stream, broker_url, workdir, seconds, model_hop, per_state)
             paced_rows.append(
                 [
@@ -330,6 +373,7 @@ def latency_section(
                     result["dropped"],
                 ]
             )
+            progress(f"latency: {case}, as fast as possible")
             unpaced[per_state] = measure_latency(
                 stream, broker_url, workdir, seconds, model_hop, per_state, paced=False
             )
@@ -393,10 +437,20 @@ def latency_section(
 
 
 def memory_section(
-    streams: list[Stream], broker_url: str | None, workdir: Path, train: dict, *, quick: bool
+    streams: list[Stream],
+    broker_url: str | None,
+    workdir: Path,
+    train: dict,
+    *,
+    quick: bool,
+    progress: Callable[[str], None],
 ) -> list[str]:
     stream_seconds, speed = (60.0, 10.0) if quick else (300.0, 10.0)
     meta = load_model(streams[0].model_path).metadata
+    progress(
+        f"memory: edgemon run receiving 2 x {stream_seconds:g} s of stream at {speed:g}x "
+        f"(about {2 * stream_seconds / speed:.0f} s)"
+    )
     run = measure_run_memory(
         workdir,
         streams[0].model_path,
@@ -406,7 +460,9 @@ def memory_section(
         window=meta.window,
         hop=meta.hop,
     )
+    progress("memory: edgemon run with the numpy backend")
     numpy_backend = started_memory(workdir, streams[0].model_path, broker_url, "numpy")
+    progress("memory: edgemon replay of normal_0_97.mat")
     replay = measure_command(
         [
             "replay",
@@ -460,7 +516,10 @@ def memory_section(
     ]
 
 
-def startup_section(stream: Stream, workdir: Path, train: dict) -> list[str]:
+def startup_section(
+    stream: Stream, workdir: Path, train: dict, progress: Callable[[str], None]
+) -> list[str]:
+    progress("start-up: edgemon run --check")
     config = write_run_config(workdir, stream.model_path, free_port(socket.SOCK_DGRAM), None)
     check = measure_command(["run", "--config", str(config), "--check"])
     lines = ["Start-up (`python -X importtime -m edgemon.cli ...`):", ""]
@@ -491,6 +550,7 @@ def startup_section(stream: Stream, workdir: Path, train: dict) -> list[str]:
         )
     )
     lines.append("")
+    progress("start-up: import scipy.signal")
     seconds, kib, stats = scipy_signal_cost()
     lines += [
         "`import scipy.signal` in a process that has imported numpy and scipy.io: "
