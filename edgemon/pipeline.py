@@ -190,8 +190,10 @@ class SensorPipeline:
         # After the windows are taken out, fewer than max(window, hop) samples stay pending.
         self._chunk = capacity - max(self.window, self.hop)
         self.stats = PipelineStats()
-        # Wall-clock time of sample index 0; replays count recording time from their start.
-        self._epoch: datetime | None = None
+        # A sample index and its wall-clock time. A live source moves it to
+        # each new block. A replay keeps its first block's, so it counts
+        # recording time from its start.
+        self._anchor: tuple[int, datetime] | None = None
         # Time and feature vector of the newest classified window, for feature messages.
         self._latest_features: tuple[datetime, np.ndarray] | None = None
 
@@ -199,7 +201,7 @@ class SensorPipeline:
         """Push one block and return the events of the windows it completed, in order."""
         self.stats.blocks += 1
         self.stats.samples += len(block.samples)
-        self._update_epoch(block)
+        self._update_anchor(block)
         events: list[StateEvent] = []
         # Push a large block in parts, taking the windows out after each, so
         # the ring buffer never overwrites samples this pipeline has not seen.
@@ -230,14 +232,21 @@ class SensorPipeline:
         latest, self._latest_features = self._latest_features, None
         return latest
 
-    def _update_epoch(self, block: Block) -> None:
-        if self._epoch is not None and not self._live:
+    def _update_anchor(self, block: Block) -> None:
+        if self._anchor is not None and not self._live:
             return
         # The block's last sample was read at `block.received` (monotonic); map it to UTC.
+        # Times are kept relative to that sample, not to sample index 0, so that
+        # an index of any size (a sender's counter can start anywhere) gives a
+        # valid time.
         age = time.monotonic() - block.received
         last_index = block.first_index + len(block.samples) - 1
-        seconds = last_index / self.sample_rate + age
-        self._epoch = datetime.now(UTC) - timedelta(seconds=seconds)
+        self._anchor = (last_index, datetime.now(UTC) - timedelta(seconds=age))
+
+    def _time_of(self, index: int) -> datetime:
+        """Return the UTC time of sample ``index`` from the anchor sample and the sample rate."""
+        anchor_index, anchor_time = self._anchor
+        return anchor_time + timedelta(seconds=(index - anchor_index) / self.sample_rate)
 
     def _classify(
         self, samples: np.ndarray, starts: np.ndarray, flags: np.ndarray
@@ -254,21 +263,19 @@ class SensorPipeline:
         results = self._states.classify(clusters, scores, flags)
         if usable.any():
             newest = int(np.flatnonzero(usable)[-1])
-            end_seconds = (int(starts[newest]) + self.window - 1) / self.sample_rate
             self._latest_features = (
-                self._epoch + timedelta(seconds=end_seconds),
+                self._time_of(int(starts[newest]) + self.window - 1),
                 features[newest].copy(),
             )
 
         events = []
         meta = self.model.metadata
         for start, (cluster, state, score, names) in zip(starts.tolist(), results, strict=True):
-            end_seconds = (start + self.window - 1) / self.sample_rate
             events.append(
                 StateEvent(
                     device=self.device,
                     sensor=self.sensor,
-                    ts=self._epoch + timedelta(seconds=end_seconds),
+                    ts=self._time_of(start + self.window - 1),
                     cluster=cluster,
                     state=state,
                     score=score,

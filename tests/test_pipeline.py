@@ -127,6 +127,17 @@ def test_pipeline_timestamps_follow_samples(model, inner_race):
     assert before - timedelta(seconds=2) < events[0].ts < before + timedelta(seconds=2)
 
 
+@pytest.mark.parametrize("first_index", [10**15, 2**62])
+def test_pipeline_timestamps_large_index(model, inner_race, first_index):
+    # A live sender's counter may start anywhere; the time comes from the clock.
+    pipeline = make_pipeline(model, live=True)
+    before = datetime.now(UTC)
+    events = pipeline.process(block(inner_race[:12000], first_index))
+    assert events
+    assert events[0].window_start == first_index
+    assert before - timedelta(seconds=2) < events[-1].ts < before + timedelta(seconds=2)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -144,6 +144,27 @@ def test_restart_far_back_followed_at_once(source, sender):
     assert source.counters()["restarts"] == 1
 
 
+@pytest.mark.parametrize(
+    ("first_samples", "restarts"),
+    [
+        ([0, 100, 1200], 0),  # the sender itself skipped 1000 samples
+        ([0, 100, 10**15], 1),  # a counter jump no lost packet explains
+        ([0, 100, 2**62], 1),
+    ],
+)
+def test_index_jump_without_lost_packets(source, sender, first_samples, restarts):
+    datagrams = [packet(sequence, first) for sequence, first in enumerate(first_samples)]
+    send_all(sender, source, datagrams)
+    blocks = read_all(source)
+    assert len(blocks) == 3
+    assert source.counters()["restarts"] == restarts
+    if restarts:
+        # The index continues after an estimated gap, not at the sender's counter.
+        assert 200 < blocks[2].first_index < 200 + RATE
+    else:
+        assert blocks[2].first_index == first_samples[2]
+
+
 def test_other_sender_dropped_until_silence(source, sender):
     other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:

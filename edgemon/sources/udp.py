@@ -48,6 +48,12 @@ logger = logging.getLogger(__name__)
 REORDER_WINDOW = 64
 #: This many old packets in a row mean the sender restarted, even within the window.
 RESTART_AFTER_OLD = 8
+
+#: A first-sample index more than this many times the samples of the lost
+#: packets (at the largest packet size seen) ahead of the expected one starts a
+#: new stream instead of counting the difference as lost samples.  A sender
+#: that drops samples itself seldom loses more than a few packets' worth.
+INDEX_JUMP_FACTOR = 16
 _SEQUENCE_MODULUS = 2**32
 _PASSED_FLAGS = WindowFlag.SATURATED | WindowFlag.BUS_ERROR
 
@@ -185,6 +191,7 @@ class UdpSource(Source):
         self._next_sequence: int | None = None
         self._next_index = 0
         self._offset = 0
+        self._largest_packet = 0
         self._recent: collections.deque[int] = collections.deque(maxlen=REORDER_WINDOW)
         self._old_in_a_row = 0
 
@@ -339,9 +346,15 @@ class UdpSource(Source):
         if ahead >= _SEQUENCE_MODULUS // 2:
             ahead -= _SEQUENCE_MODULUS
         restart = self._old_in_a_row >= RESTART_AFTER_OLD or ahead < -REORDER_WINDOW
-        if not restart and ahead >= 0 and packet.first_sample + self._offset < self._next_index:
-            # The sequence moved on but the sample index went back: the sender reset its counter.
-            restart = True
+        if not restart and ahead >= 0:
+            jump = packet.first_sample + self._offset - self._next_index
+            # The sequence moved on but the sample index went back: the sender
+            # reset its counter. Or the index jumped further than the lost
+            # packets can explain: a corrupt or restarted counter, which would
+            # otherwise report that many samples lost.
+            largest = max(self._largest_packet, packet.n_samples)
+            explained = (ahead + 1) * largest * INDEX_JUMP_FACTOR
+            restart = jump < 0 or jump > explained
 
         if restart:
             self._restart_stream(packet, sender, received)
@@ -394,14 +407,18 @@ class UdpSource(Source):
         """
         elapsed = max(0.0, received - self._last_received)
         missed = max(1, round(elapsed * self.sample_rate) - packet.n_samples)
+        expected_first = self._next_index - self._offset
         self._offset = self._next_index + missed - packet.first_sample
         self._counts["restarts"] += 1
         logger.warning(
-            "%s: sender %s restarted at sequence %d (expected %d); about %d samples missed",
+            "%s: sender %s restarted at sequence %d, first sample %d (expected %d and %d); "
+            "about %d samples missed",
             self.name,
             _format_address(sender),
             packet.sequence,
+            packet.first_sample,
             self._next_sequence,
+            expected_first,
             missed,
         )
         self._recent.clear()
@@ -409,6 +426,7 @@ class UdpSource(Source):
         self._advance(packet)
 
     def _advance(self, packet: Packet) -> None:
+        self._largest_packet = max(self._largest_packet, packet.n_samples)
         self._next_sequence = (packet.sequence + 1) % _SEQUENCE_MODULUS
         self._recent.append(packet.sequence)
 
