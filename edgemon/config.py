@@ -108,6 +108,11 @@ def load_config(path: str | Path) -> DaemonConfig:
         raise ConfigError(f"config file not found: {path}") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (invalid byte at offset {exc.start}); "
+            "TOML files must be saved as UTF-8"
+        ) from exc
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -259,7 +264,36 @@ def _parse_sensors(value: Any, base_dir: Path, errors: list[str]) -> tuple[Senso
                 silence_timeout=silence_timeout,
             )
         )
+    _check_udp_endpoints(sensors, errors)
     return tuple(sensors)
+
+
+def _check_udp_endpoints(sensors: list[SensorConfig], errors: list[str]) -> None:
+    """Report UDP sources that would bind the same port as an earlier sensor.
+
+    Two hosts overlap when they are equal or one is a wildcard address,
+    which binds the port on every interface.
+    """
+    bound: list[tuple[str, object, str]] = []
+    for sensor in sensors:
+        if sensor.source_kind != "udp":
+            continue
+        port = sensor.source_options.get("port")
+        if port in (None, 0):
+            continue  # no port given (reported above) or one picked by the system
+        host = str(sensor.source_options.get("host", "127.0.0.1"))
+        for other_host, other_port, other_name in bound:
+            if port == other_port and (host == other_host or {host, other_host} & _WILDCARD_HOSTS):
+                errors.append(
+                    f"sensor {sensor.name!r}: udp {host}:{port} overlaps the source of sensor "
+                    f"{other_name!r} ({other_host}:{other_port}); give each udp source its own port"
+                )
+                break
+        bound.append((host, port, sensor.name))
+
+
+#: Hosts that bind a port on every interface.
+_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
 
 def _table(

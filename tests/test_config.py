@@ -34,6 +34,18 @@ def valid_table(model_file: Path) -> dict:
     }
 
 
+@pytest.mark.parametrize(
+    "second",
+    [{"port": 9871}, {"host": "127.0.0.2"}, {"port": 0}],
+)
+def test_config_udp_endpoints_distinct(model_file, tmp_path, second):
+    table = valid_table(model_file)
+    source = {**table["sensors"][0]["source"], **second}
+    table["sensors"].append({**table["sensors"][0], "name": "fe", "source": source})
+    config = parse_config(table, base_dir=tmp_path)
+    assert [sensor.name for sensor in config.sensors] == ["de", "fe"]
+
+
 def test_config_valid_table(model_file, tmp_path):
     config = parse_config(valid_table(model_file), base_dir=tmp_path)
     assert config.device == "rig1"
@@ -96,6 +108,21 @@ def test_config_without_mqtt_uses_console(model_file, tmp_path):
             lambda t: t["sensors"].append(dict(t["sensors"][0])),
             "name 'de' is used by another sensor",
         ),
+        (
+            lambda t: t["sensors"].append({**t["sensors"][0], "name": "fe"}),
+            "sensor 'fe': udp 127.0.0.1:9870 overlaps the source of sensor 'de' "
+            "(127.0.0.1:9870); give each udp source its own port",
+        ),
+        (
+            lambda t: t["sensors"].append(
+                {
+                    **t["sensors"][0],
+                    "name": "fe",
+                    "source": {**t["sensors"][0]["source"], "host": "0.0.0.0"},
+                }
+            ),
+            "sensor 'fe': udp 0.0.0.0:9870 overlaps the source of sensor 'de'",
+        ),
         (lambda t: t["mqtt"].update(url="http://x"), "mqtt.url"),
         (lambda t: t.update(logging={"level": "loud"}), "[logging] level must be one of"),
     ],
@@ -125,13 +152,14 @@ def test_config_reports_every_error_at_once(model_file, tmp_path):
     ("content", "message"),
     [
         (None, "config file not found"),
-        ("[device\nid = 1", "is not valid TOML"),
+        (b"[device\nid = 1", "is not valid TOML"),
+        (b"\xff\xfe\x00x", r"is not UTF-8 text \(invalid byte at offset 0\)"),
     ],
 )
 def test_load_config_unreadable(tmp_path, content, message):
     path = tmp_path / "edgemon.toml"
     if content is not None:
-        path.write_text(content)
+        path.write_bytes(content)
     with pytest.raises(ConfigError, match=message):
         load_config(path)
 

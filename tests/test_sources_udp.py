@@ -237,6 +237,13 @@ def test_bind_conflict_raises_source_error(source):
         other.open()
 
 
+@pytest.mark.parametrize("host", ["not a host", "192.0.2.1"])
+def test_bind_bad_host_names_fix(host):
+    source = UdpSource(RATE, ["DE"], host=host, port=0)
+    with pytest.raises(SourceError, match="set host to an address of this machine"):
+        source.open()
+
+
 def test_read_before_open_raises():
     with pytest.raises(SourceError, match="before open"):
         UdpSource(RATE, ["DE"]).read(0.1)

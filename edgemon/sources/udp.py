@@ -23,6 +23,7 @@ receives an ordered stream with lost samples visible as jumps in the sample inde
 from __future__ import annotations
 
 import collections
+import errno
 import logging
 import math
 import socket
@@ -210,9 +211,18 @@ class UdpSource(Source):
             sock.bind((self.host, self.port))
         except OSError as exc:
             sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                fix = "stop the process using the port or set another port"
+            elif exc.errno in (errno.EACCES, errno.EPERM):
+                fix = "use a port above 1023 or grant the service CAP_NET_BIND_SERVICE"
+            else:
+                fix = (
+                    "set host to an address of this machine, 0.0.0.0 for every interface "
+                    "or 127.0.0.1 for local senders only"
+                )
+            reason = exc.strerror or exc
             raise SourceError(
-                f"{self.name}: cannot bind UDP {self.host}:{self.port}: {exc.strerror or exc}; "
-                f"stop the process using the port or set another port"
+                f"{self.name}: cannot bind UDP {self.host}:{self.port}: {reason}; {fix}"
             ) from exc
         self._socket = sock
         if self._default_name:
