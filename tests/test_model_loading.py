@@ -137,7 +137,8 @@ def test_compatible_accepts_match(kmeans_file):
         (
             {"sample_rate": 25600.0},
             "model expects sample_rate=12000 Hz but source 'udp' delivers 25600 Hz; "
-            "retrain with --sample-rate 25600 or resample the source to 12000 Hz",
+            "retrain with --sample-rate 25600, or for a file source set sample_rate = 12000 "
+            "in its [sensors.source] table",
         ),
         ({"channels": ("x", "y")}, "model expects channels ['DE'] but source 'udp' delivers"),
         ({"channels": 3}, "model expects 1 channel(s) ['DE'] but source 'udp' delivers 3"),

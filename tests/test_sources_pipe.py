@@ -108,6 +108,17 @@ def test_full_scale_flags_float_samples(tmp_path):
     assert block.flags == WindowFlag.SATURATED
 
 
+def test_signalling_nan_read_quietly(tmp_path, recwarn):
+    # Random bytes as float32: a signalling NaN and the largest float32.
+    path = tmp_path / "raw"
+    path.write_bytes(np.array([0x7F800001, 0x7F7FFFFF], "<u4").tobytes())
+    with PipeSource(100, ["x"], path=str(path), scale=1e300) as source:
+        (block,) = read_until_eof(source)
+    assert np.isnan(block.samples[0, 0])
+    assert np.isinf(block.samples[1, 0])
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_partial_trailing_frame_dropped(tmp_path, caplog):
     path = tmp_path / "raw"
     path.write_bytes(np.arange(6, dtype="<f4").tobytes() + b"\x01\x02")

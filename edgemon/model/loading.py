@@ -141,8 +141,9 @@ class Model:
         if not math.isclose(sample_rate, meta.sample_rate, rel_tol=_RATE_RTOL):
             problems.append(
                 f"model expects sample_rate={meta.sample_rate:g} Hz but source {source!r} "
-                f"delivers {sample_rate:g} Hz; retrain with --sample-rate {sample_rate:g} "
-                f"or resample the source to {meta.sample_rate:g} Hz"
+                f"delivers {sample_rate:g} Hz; retrain with --sample-rate {sample_rate:g}, "
+                f"or for a file source set sample_rate = {meta.sample_rate:g} in its "
+                "[sensors.source] table, which resamples the recording"
             )
         problems.extend(_channel_problems(meta.channels, channels, source))
         if window != meta.window:

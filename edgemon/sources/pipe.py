@@ -218,7 +218,11 @@ class PipeSource(Source):
         stored = np.frombuffer(bytes(self._pending[:size]), dtype=self._dtype)
         del self._pending[:size]
         stored = stored.reshape(n_frames, len(self.channels))
-        samples = stored.astype(np.float64) * self.scale
+        # Garbage float32 input can hold signalling NaN and values that
+        # overflow when scaled; they become NaN and Inf, and the window flags
+        # report them, so numpy's warnings would only repeat that on stderr.
+        with np.errstate(invalid="ignore", over="ignore"):
+            samples = stored.astype(np.float64) * self.scale
 
         flags = WindowFlag.NONE
         # Two reductions instead of np.isin, which costs ten times more on a block.
