@@ -196,16 +196,18 @@ class SensorRunner:
         self._next_silence_warning = now + SILENCE_WARNING_INTERVAL
 
     def _block_arrived(self, received: float) -> None:
+        silent_for = received - self._last_block
+        self._last_block = received
         if self.silent:
+            # Clear the state before logging, so that the log line never precedes it.
+            self.silent = False
+            self._next_silence_warning = 0.0
             logger.info(
                 "sensor %s: samples from source %s resumed after %.0f s without samples",
                 self.name,
                 self.source.name,
-                received - self._last_block,
+                silent_for,
             )
-            self.silent = False
-            self._next_silence_warning = 0.0
-        self._last_block = received
 
     def _reopen_after(self, exc: SourceError, delay: float) -> float:
         logger.error(
