@@ -208,5 +208,12 @@ def _make_sink(
             for item in prepared
         },
         model_ids={item.config.name: item.model.metadata.model_id for item in prepared},
+        window_periods={item.config.name: _window_period(item) for item in prepared},
         health=health,
     )
+
+
+def _window_period(item: PreparedSensor) -> float:
+    """Return the seconds between window starts of a prepared sensor."""
+    meta = item.model.metadata
+    return (item.config.hop or meta.hop) / meta.sample_rate

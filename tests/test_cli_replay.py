@@ -98,3 +98,20 @@ def test_replay_rejects_flush_timeout(excerpt_model, tmp_path, value):
     result = _replay(excerpt_model, "--flush-timeout", value, env_home=tmp_path)
     assert result.returncode == 2
     assert f"--flush-timeout must be a number of seconds >= 0, got {float(value)}" in result.stderr
+
+
+def test_replay_unusable_state_dir(excerpt_model, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    result = _replay(
+        excerpt_model,
+        "--mqtt",
+        f"mqtt://127.0.0.1:{free_port()}",
+        "--state-dir",
+        str(blocker / "state"),
+        env_home=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"state directory {blocker / 'state'} cannot be created or written" in result.stderr
+    assert "set --state-dir" in result.stderr

@@ -10,7 +10,8 @@ import pytest
 from edgemon.config import parse_config
 from edgemon.data import CWRU_EXCERPT
 from edgemon.errors import ConfigError, ModelError
-from edgemon.service import check_service, run_service
+from edgemon.model import load_model
+from edgemon.service import _window_period, check_service, prepare_sensors, run_service
 
 RECORDING = CWRU_EXCERPT / "12k_Drive_End_IR007_1_106.mat"
 
@@ -115,3 +116,13 @@ def test_unusable_state_dir_is_config_error(excerpt_model, tmp_path, state_dir, 
         assert f"state directory {config.state_dir} cannot be created or written" in message
         assert reason in message
         assert "set [device] state_dir" in message
+
+
+@pytest.mark.parametrize(("hop", "period"), [(None, None), (2048, 2048 / 12000)])
+def test_window_period_from_model_or_config(excerpt_model, tmp_path, hop, period):
+    sensor = {} if hop is None else {"hop": hop}
+    config = parse_config(config_table(excerpt_model, udp_source(), **sensor), base_dir=tmp_path)
+    (item,) = prepare_sensors(config)
+    meta = load_model(excerpt_model).metadata
+    expected = meta.hop / meta.sample_rate if period is None else period
+    assert _window_period(item) == pytest.approx(expected)

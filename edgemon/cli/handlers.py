@@ -131,8 +131,10 @@ def _replay_sink(args: argparse.Namespace, model, sensor: str):
 
     states = tuple(sorted(set(model.metadata.states) | {"unknown", "invalid"}))
     settings = _mqtt_settings(args)
+    from edgemon.config import create_state_dir
+
     state_dir = args.state_dir or _default_replay_state_dir(settings.url)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    create_state_dir(state_dir, "--state-dir")
     return MqttPublisher(
         settings,
         args.device,
