@@ -26,7 +26,7 @@ status   prints `systemctl is-active edgemon`, the edgemon version and the daemo
   --hosts FILE      one device a line: SSH_DESTINATION [id=DEVICE_ID] [config=FILE];
                     '#' starts a comment. The device id defaults to the host name's
                     first label (pi@press-3.plant.lan -> press-3).
-  --wheel FILE      edgemon wheel to install, e.g. dist/edgemon-0.1.0-py3-none-any.whl
+  --wheel FILE      edgemon wheel to install, e.g. dist/edgemon-0.1.0-cp311-cp311-linux_aarch64.whl
   --model FILE      model to install as /etc/edgemon/model.onnx on every device
   --config FILE     config template; @DEVICE_ID@ in it becomes each device's id.
                     A host's config=FILE replaces it for that host.

@@ -258,6 +258,9 @@ install_package() {
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$wheel" ||
     die "pip could not reinstall $wheel (see pip's message above)"
   say "installed $("$VENV/bin/edgemon" --version)"
+  if ! "$VENV/bin/python" -c 'from edgemon.features._order import COMPILED; raise SystemExit(not COMPILED)'; then
+    say "note: the feature stage's C kernel was not built, so it uses numpy: same results, more CPU for median and quartile features; install gcc and python3-dev and run this again to build it"
+  fi
 }
 
 # Copies $1 to $2 with mode 0640, owned by root:edgemon, replacing $2 atomically so that a

@@ -113,6 +113,7 @@ def check_service(config: DaemonConfig) -> list[str]:
                 f"sensor {item.config.name}: the source's sample rate and channels are known "
                 "only when it opens, so the daemon checks them against the model at start"
             )
+    lines.append(f"feature stage: {_feature_kernel()}")
     if config.mqtt is not None:
         create_state_dir(config.state_dir, "[device] state_dir")
         lines.append(
@@ -136,6 +137,7 @@ def run_service(config: DaemonConfig, stop: threading.Event) -> int:
         Process exit status: 0 after a clean stop, 1 after a failure.
     """
     prepared = prepare_sensors(config)
+    _log_feature_kernel()
     runners: list[SensorRunner] = []
     sink = _make_sink(config, prepared, lambda: health_counters(runners))
     opened: list[PreparedSensor] = []
@@ -210,6 +212,23 @@ def _make_sink(
         model_ids={item.config.name: item.model.metadata.model_id for item in prepared},
         window_periods={item.config.name: _window_period(item) for item in prepared},
         health=health,
+    )
+
+
+def _log_feature_kernel() -> None:
+    logger.info("feature stage: %s", _feature_kernel())
+
+
+def _feature_kernel() -> str:
+    """Describe which order-statistics kernel the feature stage runs; it only changes the speed."""
+    from edgemon.features._order import COMPILED
+
+    if COMPILED:
+        return "compiled order-statistics kernel"
+    return (
+        "numpy order statistics, because the C kernel was not built: same results, more CPU "
+        "for median and quartile features; install gcc and python3-dev and reinstall edgemon "
+        "to build it"
     )
 
 

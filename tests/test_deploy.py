@@ -33,7 +33,15 @@ VENV_BIN = Path(sys.executable).parent
 EDGEMON = [sys.executable, "-m", "edgemon.cli"]
 CWRU_EXCERPT = REPOSITORY / "edgemon" / "data" / "cwru"
 # Files a source tree needs for `pip wheel` and for install.sh to find its unit and config.
-SOURCE_ITEMS = ("pyproject.toml", "README.md", "edgemon", "simulators", "deploy", "systemd")
+SOURCE_ITEMS = (
+    "pyproject.toml",
+    "setup.py",
+    "README.md",
+    "edgemon",
+    "simulators",
+    "deploy",
+    "systemd",
+)
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 needs_systemd_analyze = pytest.mark.skipif(
@@ -64,7 +72,9 @@ def copy_source_tree(target: Path) -> Path:
         source = REPOSITORY / item
         if source.is_dir():
             shutil.copytree(
-                source, target / item, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+                source,
+                target / item,
+                ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.so"),
             )
         else:
             shutil.copy2(source, target / item)

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from edgemon.features._order import METHODS, order_statistics
+from edgemon.features import _order
+from edgemon.features._order import COMPILED, METHODS, order_statistics
 from edgemon.features._workspace import Workspace
 
 QUANTILE_KEYS = ("q25", "median", "q75")
@@ -104,8 +105,50 @@ def test_order_nonfinite_rows(method):
 
 def test_order_rejects_unknown_method():
     values = np.zeros((1, 16))
-    with pytest.raises(ValueError, match="method must be one of sort, partition, histogram"):
+    with pytest.raises(
+        ValueError, match="method must be one of sort, partition, histogram, compiled"
+    ):
         order_statistics([(values, False)], Workspace(), "quickselect")
+
+
+def test_order_compiled_kernel_built():
+    # The test environment must build the C kernel, or the "compiled" cases
+    # below would not run; a user's install may go without it.
+    assert COMPILED, (
+        "edgemon.features._select was not built: install gcc and the Python headers "
+        "(apt-get install gcc python3-dev) and reinstall with pip install -e ."
+    )
+
+
+def test_order_compiled_missing_message(monkeypatch):
+    monkeypatch.setattr(_order, "COMPILED", False)
+    with pytest.raises(ValueError, match=r"apt-get install gcc python3-dev"):
+        order_statistics([(np.zeros((1, 16)), False)], Workspace(), "compiled")
+
+
+@pytest.mark.skipif(not COMPILED, reason="the C kernel was not built")
+@pytest.mark.parametrize(
+    ("values", "positions", "out", "message"),
+    [
+        (np.zeros((2, 8), np.float32), [0, 7], (2, 2), "values must be a C-contiguous 2-D array"),
+        (np.zeros(8), [0, 7], (2, 2), "values must be a C-contiguous 2-D array"),
+        (np.zeros((2, 8)), [7, 0], (2, 2), "positions must ascend strictly"),
+        (np.zeros((2, 8)), [0, 8], (2, 2), "positions must ascend strictly within"),
+        (np.zeros((2, 8)), [0, 7], (2, 3), r"out must have shape \(2, 2\)"),
+        (np.zeros((2, 8)), list(range(8)) * 3, (2, 24), "1 to 16 positions"),
+    ],
+)
+def test_compiled_kernel_checks_arguments(values, positions, out, message):
+    with pytest.raises(ValueError, match=message):
+        _order._select.select_rows(values, np.array(positions, dtype=np.int64), np.empty(out))
+
+
+@pytest.mark.skipif(not COMPILED, reason="the C kernel was not built")
+def test_compiled_kernel_rejects_int32_positions():
+    with pytest.raises(ValueError, match="positions must be a C-contiguous 1-D array of int64"):
+        _order._select.select_rows(
+            np.zeros((1, 8)), np.array([0, 7], dtype=np.int32), np.empty((1, 2))
+        )
 
 
 def test_order_reuses_workspace():
