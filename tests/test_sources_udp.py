@@ -165,6 +165,39 @@ def test_index_jump_without_lost_packets(source, sender, first_samples, restarts
         assert blocks[2].first_index == first_samples[2]
 
 
+@pytest.mark.parametrize(
+    ("sequence", "first_sample"),
+    [
+        (2**31 - 1, 100 + 10**15),  # a claimed loss of 2**31 packets, index to match
+        (2**31 - 2, 100 + 10**12),
+    ],
+)
+def test_implausible_loss_is_restart(source, sender, sequence, first_sample):
+    send_all(sender, source, [packet(0), packet(sequence, first_sample)])
+    blocks = read_all(source)
+    assert len(blocks) == 2
+    assert source.counters()["restarts"] == 1
+    assert source.counters()["lost_packets"] == 0
+    assert 100 < blocks[1].first_index < 100 + RATE
+
+
+def test_plausible_loss_counted(source, sender):
+    # 50 lost packets of 100 samples fit in the time a 10 kHz sender had.
+    send_all(sender, source, [packet(0), packet(51)])
+    blocks = read_all(source)
+    assert source.counters()["restarts"] == 0
+    assert source.counters()["lost_packets"] == 50
+    assert blocks[1].first_index == 5100
+
+
+@pytest.mark.parametrize("first_sample", [2**53, 2**63 + 5, 2**64 - 1000])
+def test_huge_first_index_counts_from_zero(source, sender, first_sample, caplog):
+    send_all(sender, source, [packet(0, first_sample), packet(1, first_sample + N)])
+    blocks = read_all(source)
+    assert [b.first_index for b in blocks] == [0, N]
+    assert "counting from 0 instead" in caplog.text
+
+
 def test_other_sender_dropped_until_silence(source, sender):
     other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:

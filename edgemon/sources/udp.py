@@ -50,6 +50,17 @@ REORDER_WINDOW = 64
 #: This many old packets in a row mean the sender restarted, even within the window.
 RESTART_AFTER_OLD = 8
 
+#: The fastest a sender is expected to stream, in multiples of real time.
+#: A loss that the sender could not have produced at this speed since its
+#: previous packet (plus one second) starts a new stream instead of being
+#: counted as lost packets and samples.
+MAX_SPEED = 1000.0
+
+#: First-sample indices from this value on are not taken over from the
+#: sender: the stream starts again at 0, so that the index stays far from
+#: the int64 limit (2**63) of the ring buffer and the sample times.
+MAX_FIRST_SAMPLE = 2**53
+
 #: A first-sample index more than this many times the samples of the lost
 #: packets (at the largest packet size seen) ahead of the expected one starts a
 #: new stream instead of counting the difference as lost samples.  A sender
@@ -364,7 +375,12 @@ class UdpSource(Source):
             # otherwise report that many samples lost.
             largest = max(self._largest_packet, packet.n_samples)
             explained = (ahead + 1) * largest * INDEX_JUMP_FACTOR
-            restart = jump < 0 or jump > explained
+            # Nor can a sender have produced more samples than its clock
+            # allows since its last packet, even when it streams faster than
+            # real time: a larger claimed loss is a corrupt sequence number.
+            elapsed = max(0.0, received - self._last_received)
+            producible = (elapsed + 1.0) * self.sample_rate * MAX_SPEED
+            restart = jump < 0 or jump > explained or ahead * largest > producible
 
         if restart:
             self._restart_stream(packet, sender, received)
@@ -405,6 +421,13 @@ class UdpSource(Source):
 
     def _start_stream(self, packet: Packet) -> None:
         self._offset = 0
+        if packet.first_sample >= MAX_FIRST_SAMPLE:
+            self._offset = -packet.first_sample
+            logger.warning(
+                "%s: first sample index %d is too large to keep; counting from 0 instead",
+                self.name,
+                packet.first_sample,
+            )
         self._old_in_a_row = 0
         self._advance(packet)
 
