@@ -14,8 +14,10 @@ See ``deploy/edgemon.toml`` for a documented example of every key.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
+import socket
 import tempfile
 import tomllib
 from collections.abc import Mapping
@@ -271,29 +273,63 @@ def _parse_sensors(value: Any, base_dir: Path, errors: list[str]) -> tuple[Senso
 def _check_udp_endpoints(sensors: list[SensorConfig], errors: list[str]) -> None:
     """Report UDP sources that would bind the same port as an earlier sensor.
 
-    Two hosts overlap when they are equal or one is a wildcard address,
-    which binds the port on every interface.
+    Hosts are compared by the addresses they resolve to, so ``localhost``
+    and ``127.0.0.1`` are the same. Two addresses overlap when they are
+    equal, or when one is the wildcard of its family (``0.0.0.0``, ``::``),
+    which binds the port on every interface. The IPv6 wildcard also binds
+    IPv4, as on Linux by default.
     """
-    bound: list[tuple[str, object, str]] = []
+    bound: list[tuple[frozenset[tuple[int, str]], object, str, str]] = []
     for sensor in sensors:
         if sensor.source_kind != "udp":
             continue
         port = sensor.source_options.get("port")
-        if port in (None, 0):
-            continue  # no port given (reported above) or one picked by the system
+        if port in (None, 0) or not isinstance(port, int):
+            continue  # no port (reported above), or one picked by the system
         host = str(sensor.source_options.get("host", "127.0.0.1"))
-        for other_host, other_port, other_name in bound:
-            if port == other_port and (host == other_host or {host, other_host} & _WILDCARD_HOSTS):
+        addresses = _bind_addresses(host)
+        if addresses is None:
+            continue  # not resolvable: the source reports it when it opens
+        for other_addresses, other_port, other_host, other_name in bound:
+            if port == other_port and _overlap(addresses, other_addresses):
                 errors.append(
                     f"sensor {sensor.name!r}: udp {host}:{port} overlaps the source of sensor "
                     f"{other_name!r} ({other_host}:{other_port}); give each udp source its own port"
                 )
                 break
-        bound.append((host, port, sensor.name))
+        bound.append((addresses, port, host, sensor.name))
 
 
-#: Hosts that bind a port on every interface.
-_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+def _bind_addresses(host: str) -> frozenset[tuple[int, str]] | None:
+    """Return the (family, address) pairs that binding ``host`` may use, or None if unresolvable."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        infos = socket.getaddrinfo(host or None, 0, family, socket.SOCK_DGRAM, 0, socket.AI_PASSIVE)
+    except (OSError, UnicodeError):
+        return None
+    addresses = set()
+    for info_family, *_, address in infos:
+        ip = ipaddress.ip_address(address[0].split("%")[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            addresses.add((socket.AF_INET, str(ip.ipv4_mapped)))
+        else:
+            addresses.add((info_family, str(ip)))
+    return frozenset(addresses)
+
+
+def _overlap(first: frozenset[tuple[int, str]], second: frozenset[tuple[int, str]]) -> bool:
+    for family, address in first:
+        for other_family, other_address in second:
+            if address == other_address and family == other_family:
+                return True
+            wildcards = {address, other_address} & _WILDCARDS
+            if wildcards and (family == other_family or "::" in wildcards):
+                return True
+    return False
+
+
+#: Addresses that bind a port on every interface of their family.
+_WILDCARDS = frozenset({"0.0.0.0", "::"})
 
 
 def _table(

@@ -35,8 +35,28 @@ def valid_table(model_file: Path) -> dict:
 
 
 @pytest.mark.parametrize(
+    ("first_host", "second_host"),
+    [
+        ("localhost", "127.0.0.1"),
+        ("127.1", "127.0.0.1"),
+        ("::ffff:127.0.0.1", "127.0.0.1"),
+        ("0", "127.0.0.1"),
+        ("::", "127.0.0.1"),
+        ("", "127.0.0.1"),
+    ],
+)
+def test_config_udp_hosts_overlap(model_file, tmp_path, first_host, second_host):
+    table = valid_table(model_file)
+    table["sensors"][0]["source"]["host"] = first_host
+    second = {**table["sensors"][0]["source"], "host": second_host}
+    table["sensors"].append({**table["sensors"][0], "name": "fe", "source": second})
+    with pytest.raises(ConfigError, match="overlaps the source of sensor 'de'"):
+        parse_config(table, base_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
     "second",
-    [{"port": 9871}, {"host": "127.0.0.2"}, {"port": 0}],
+    [{"port": 9871}, {"host": "127.0.0.2"}, {"port": 0}, {"host": "::1"}],
 )
 def test_config_udp_endpoints_distinct(model_file, tmp_path, second):
     table = valid_table(model_file)
