@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgemon.daemon import Daemon, SensorRunner, StateSink
-from edgemon.errors import RecordingError
 from edgemon.model import Model
 from edgemon.pipeline import SensorPipeline
 from edgemon.sources.file import FileSource
@@ -98,16 +97,19 @@ def replay_files(
     Raises
     ------
     RecordingError
-        If an input file is missing (checked for all files before the
-        first is replayed), unreadable or lacks a channel.
+        If an input file is missing, unreadable, of unknown sample rate or
+        lacks a channel; all files are read once to check this before the
+        first is replayed.
     """
     meta = model.metadata
     channels = tuple(channels) if channels else meta.channels
     items = [item if isinstance(item, ReplayInput) else ReplayInput(Path(item)) for item in inputs]
-    # A missing file fails now, not after the files before it were replayed.
+    # A missing, unreadable or unlabelled file fails now, not after the files
+    # before it were replayed and published. This reads each file twice.
+    from edgemon.recordings import read_recording
+
     for item in items:
-        if not Path(item.path).is_file():
-            raise RecordingError(f"recording not found: {item.path}")
+        read_recording(item.path, channels=channels)
     results = []
     for item in items:
         if stop.is_set():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -41,20 +42,31 @@ def test_replay_state_dir_without_xdg(monkeypatch, tmp_path):
     assert path == tmp_path / ".local" / "state" / "edgemon" / "replay" / "127.0.0.1-1883"
 
 
-def test_replay_missing_file_fails_first(excerpt_model, tmp_path):
-    # The missing second file is reported before the first one is replayed.
-    sink = ConsoleSink(json_lines=True)
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.mat", None, "recording not found"),
+        ("garbage.mat", b"garbage", "cannot determine the format"),
+    ],
+)
+def test_replay_bad_file_fails_first(excerpt_model, tmp_path, name, content, message):
+    # The bad second file is reported before the first one is replayed.
+    out = io.StringIO()
+    sink = ConsoleSink(out=out, json_lines=True)
     first = sorted(CWRU_EXCERPT.glob("12k_*.mat"))[0]
-    missing = tmp_path / "missing.mat"
-    with pytest.raises(RecordingError, match=f"recording not found: {missing}"):
+    bad = tmp_path / name
+    if content is not None:
+        bad.write_bytes(content)
+    with pytest.raises(RecordingError, match=message):
         replay_files(
-            [first, missing],
+            [first, bad],
             load_model(excerpt_model),
             sink,
             threading.Event(),
             device="rig1",
             sensor="de",
         )
+    assert out.getvalue() == ""
 
 
 def _replay(model, *args, env_home):
