@@ -188,7 +188,9 @@ def create_state_dir(path: Path, setting: str) -> None:
             pass
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        if exc.filename is not None and str(exc.filename) != str(path):
+        if isinstance(exc, FileExistsError) and not path.is_dir():
+            reason = "it exists and is not a directory"
+        elif exc.filename is not None and str(exc.filename) != str(path):
             reason += f" ({exc.filename})"
         raise ConfigError(
             f"state directory {path} cannot be created or written: {reason}; set {setting} "

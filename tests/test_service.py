@@ -100,7 +100,7 @@ def test_check_without_broker_skips_state_dir(excerpt_model, tmp_path):
     ("state_dir", "reason"),
     [
         ("afile/state", "Not a directory"),
-        ("afile", "File exists"),
+        ("afile", "it exists and is not a directory"),
         ("/proc/edgemon", "No such file or directory"),
     ],
 )
