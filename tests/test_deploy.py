@@ -16,6 +16,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -156,10 +157,23 @@ def test_install_help_lists_options():
 
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is not installed")
 def test_install_refuses_without_root():
-    command = ["bash", str(INSTALL)]
     if os.geteuid() == 0:
-        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        # Run as nobody, from a copy that nobody can read: the clone may sit
+        # in a folder that only root can enter, such as /root or mktemp -d.
+        folder = Path(tempfile.mkdtemp(prefix="edgemon-install-"))
+        try:
+            folder.chmod(0o755)
+            script = copy_source_tree(folder / "source") / "deploy" / "install.sh"
+            for path in [folder / "source", *(folder / "source").rglob("*")]:
+                path.chmod(0o755 if path.is_dir() else 0o644)
+            nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            result = subprocess.run(
+                [*nobody, "bash", str(script)], capture_output=True, text=True, timeout=60
+            )
+        finally:
+            shutil.rmtree(folder)
+    else:
+        result = subprocess.run(["bash", str(INSTALL)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "must run as root" in result.stderr
     assert "sudo" in result.stderr
