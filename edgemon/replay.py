@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +61,8 @@ def replay_files(
     device: str,
     sensor: str,
     channels: Sequence[str] | None = None,
+    rename: Mapping[str, str] | None = None,
+    file_sample_rate: float | None = None,
     speed: float = 0.0,
     hop: int | None = None,
     block_size: int = 1024,
@@ -82,6 +84,11 @@ def replay_files(
         Names used in the events.
     channels : sequence of str, optional
         Channels to read from each file; default the model's channels.
+    rename : mapping of str to str, optional
+        Names under which file channels reach the model, such as
+        ``{"x": "accel"}`` for a model trained on a channel named accel.
+    file_sample_rate : float, optional
+        Hz, the files' own rate, for formats that do not state it.
     speed : float, default=0
         1 replays in real time, 10 ten times faster, 0 as fast as possible.
     hop : int, optional
@@ -109,7 +116,7 @@ def replay_files(
     from edgemon.recordings import read_recording
 
     for item in items:
-        read_recording(item.path, channels=channels)
+        read_recording(item.path, channels=channels, sample_rate=file_sample_rate)
     results = []
     for item in items:
         if stop.is_set():
@@ -119,6 +126,8 @@ def replay_files(
             path,
             channels=channels,
             sample_rate=meta.sample_rate,
+            rename=rename,
+            file_sample_rate=file_sample_rate,
             speed=speed,
             block_size=block_size,
             start=item.start,

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 
+import numpy as np
 import pytest
 from brokers import free_port
 
@@ -69,17 +70,21 @@ def test_replay_bad_file_fails_first(excerpt_model, tmp_path, name, content, mes
     assert out.getvalue() == ""
 
 
-def _replay(model, *args, env_home):
+def _replay_file(model, path, *args, env_home):
     env = {**os.environ, "XDG_STATE_HOME": str(env_home), "EDGEMON_LOG_LEVEL": "warning"}
-    first = sorted(CWRU_EXCERPT.glob("12k_*.mat"))[0]
     command = [sys.executable, "-m", "edgemon.cli", "replay", "--model", str(model)]
     return subprocess.run(
-        [*command, "--input", str(first), *args],
+        [*command, "--input", str(path), *args],
         capture_output=True,
         text=True,
         env=env,
         timeout=120,
     )
+
+
+def _replay(model, *args, env_home):
+    first = sorted(CWRU_EXCERPT.glob("12k_*.mat"))[0]
+    return _replay_file(model, first, *args, env_home=env_home)
 
 
 def test_replay_unacknowledged_exit_status(excerpt_model, tmp_path):
@@ -127,3 +132,44 @@ def test_replay_unusable_state_dir(excerpt_model, tmp_path):
     assert "Traceback" not in result.stderr
     assert f"state directory {blocker / 'state'} cannot be created or written" in result.stderr
     assert "set --state-dir" in result.stderr
+
+
+@pytest.fixture
+def csv_without_rate(tmp_path):
+    """One second of the excerpt's inner-race record as a CSV whose column is x."""
+    from edgemon.recordings import read_recording
+
+    recording = read_recording(CWRU_EXCERPT / "12k_Drive_End_IR007_1_106.mat", channels=["DE"])
+    path = tmp_path / "pump_x.csv"
+    np.savetxt(path, recording.samples[:24000, :1], header="x", comments="", fmt="%.10g")
+    return path
+
+
+def test_replay_renames_file_channel(excerpt_model, tmp_path, csv_without_rate):
+    result = _replay_file(
+        excerpt_model,
+        csv_without_rate,
+        "--channel",
+        "x=DE",
+        "--file-sample-rate",
+        "12000",
+        env_home=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "pump_x.csv: 20 windows" in result.stderr
+    assert "inner_race" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--channel", "x"], "or --channel x=DE to read the file's channels as the model's"),
+        (["--channel", "=DE"], "--channel must be NAME or FILE=MODEL, got '=DE'"),
+        (["--channel", "x=DE"], "cannot determine the sample rate of pump_x.csv"),
+        (["--channel", "x=DE", "--file-sample-rate", "0"], "--file-sample-rate must be a"),
+    ],
+)
+def test_replay_channel_errors(excerpt_model, tmp_path, csv_without_rate, args, message):
+    result = _replay_file(excerpt_model, csv_without_rate, *args, env_home=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr

@@ -175,3 +175,19 @@ def test_segment_options_validated():
     assert len(problems) == 2
     assert "start" in problems[0]
     assert "duration" in problems[1]
+
+
+def test_file_source_renames_channels():
+    source = FileSource(
+        CWRU_EXCERPT / "normal_0_97.mat", channels=["DE"], rename={"DE": "accel"}, speed=0
+    )
+    source.open()
+    assert source.channels == ("accel",)
+    assert source.read(1.0).samples.shape[1] == 1
+    source.close()
+
+
+@pytest.mark.parametrize("rename", [{"DE": ""}, {"DE": "a", "FE": "a"}, {"DE": 3}])
+def test_file_source_rejects_bad_rename(rename):
+    with pytest.raises(ConfigError, match="option 'rename' must be a table of file channel"):
+        FileSource(CWRU_EXCERPT / "normal_0_97.mat", rename=rename)

@@ -73,8 +73,15 @@ def run_replay(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--flush-timeout must be a number of seconds >= 0, got {args.flush_timeout}"
         )
+    if args.file_sample_rate is not None and not (
+        math.isfinite(args.file_sample_rate) and args.file_sample_rate > 0
+    ):
+        raise ConfigError(
+            f"--file-sample-rate must be a positive number of Hz, got {args.file_sample_rate}"
+        )
     model = load_model(args.model, backend=args.backend)
-    channels = tuple(args.channels) if args.channels else model.metadata.channels
+    file_channels, rename = _replay_channels(args.channels, model.metadata.channels)
+    channels = tuple(rename.get(name, name) for name in file_channels)
     _check_replay_channels(channels, model.metadata.channels)
     sensor = args.sensor or channels[0].lower()
     sink = _replay_sink(args, model, sensor)
@@ -89,7 +96,9 @@ def run_replay(args: argparse.Namespace) -> int:
                 stop,
                 device=args.device,
                 sensor=sensor,
-                channels=channels,
+                channels=file_channels,
+                rename=rename,
+                file_sample_rate=args.file_sample_rate,
                 speed=args.speed,
                 hop=args.hop,
             )
@@ -108,6 +117,31 @@ def run_replay(args: argparse.Namespace) -> int:
     return EXIT_OK if delivered else EXIT_FAILED
 
 
+def _replay_channels(
+    values: list[str] | None, model_channels: tuple[str, ...]
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Return the file channels to read and their renaming, from ``--channel`` values.
+
+    Each value is a channel name, or ``FILE=MODEL`` to read the file's channel
+    FILE as the model's channel MODEL.
+    """
+    if not values:
+        return model_channels, {}
+    file_channels = []
+    rename = {}
+    for value in values:
+        file_name, equals, model_name = value.partition("=")
+        if equals and not (file_name and model_name):
+            raise ConfigError(
+                f"--channel must be NAME or FILE=MODEL, got {value!r}; for example "
+                f"--channel x={model_channels[0]}"
+            )
+        file_channels.append(file_name)
+        if equals:
+            rename[file_name] = model_name
+    return tuple(file_channels), rename
+
+
 def _check_replay_channels(channels: tuple[str, ...], expected: tuple[str, ...]) -> None:
     # Checked here so that the message names --channel; the pipeline's own
     # check would tell a replay user to configure the source.
@@ -115,10 +149,14 @@ def _check_replay_channels(channels: tuple[str, ...], expected: tuple[str, ...])
         return
 
     options = " ".join(f"--channel {name}" for name in expected)
+    renamed = " ".join(
+        f"--channel {name}={target}" for name, target in zip(channels, expected, strict=False)
+    )
     raise ConfigError(
         f"--channel {' '.join(channels)} does not match the model, which was trained on the "
-        f"channels {list(expected)}; pass {options} (or leave --channel out), or retrain the "
-        f"model on {', '.join(channels)}"
+        f"channels {list(expected)}; pass {options} (or leave --channel out), "
+        f"or {renamed} to read the file's channels as the model's, or retrain the model on "
+        f"{', '.join(channels)}"
     )
 
 

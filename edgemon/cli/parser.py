@@ -307,7 +307,17 @@ def _add_replay(commands: argparse._SubParsersAction) -> None:
         action="append",
         dest="channels",
         metavar="NAME",
-        help="channel to read (default: the model's channels)",
+        help=(
+            "channel to read, or FILE=MODEL to read the file's channel FILE as the model's "
+            "channel MODEL; repeat for several (default: the model's channels)"
+        ),
+    )
+    p.add_argument(
+        "--file-sample-rate",
+        type=float,
+        default=None,
+        metavar="HZ",
+        help="the files' own sample rate, for CSV and .npy files that do not state it",
     )
     p.add_argument("--device", default="replay", help="device name in topics (default: replay)")
     p.add_argument(

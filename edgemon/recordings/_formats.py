@@ -307,7 +307,9 @@ def _read_csv(path: Path, data: bytes, sample_rate: float | None) -> tuple[Signa
     else:
         raise RecordingError(
             f"cannot determine the sample rate of {path.name}: add a line '# sample_rate=<Hz>' "
-            "before the header, or pass sample_rate"
+            "before the header, or give the rate: --file-sample-rate for edgemon replay, a "
+            "sample_rate column in a manifest, file_sample_rate in a file source's config, "
+            "sample_rate= in Python"
         )
     return signals, rate, attrs
 

@@ -34,6 +34,15 @@ logger = logging.getLogger(__name__)
 _FORMATS = ("cwru", "mfpt", "ims", "csv", "wav", "npy")
 
 
+def _renaming(value: Mapping[Any, Any]) -> str | None:
+    """Accept a table of non-empty channel names to distinct non-empty new names."""
+    names = [*value.keys(), *value.values()]
+    valid = all(isinstance(name, str) and name for name in names)
+    if valid and len(set(value.values())) == len(value):
+        return None
+    return 'a table of file channel names to distinct new names, e.g. {x = "accel"}'
+
+
 class FileSource(Source):
     """Replay a recorded file, paced in real time or faster.
 
@@ -99,6 +108,14 @@ class FileSource(Source):
         ),
         Option("block_size", (int,), 1024, in_range(1, 1_000_000), help="samples per block"),
         Option(
+            "rename",
+            (dict,),
+            None,
+            _renaming,
+            help='names to report for file channels, e.g. {x = "accel"}, to match the '
+            "channel names of a model trained on other files",
+        ),
+        Option(
             "file_sample_rate",
             (float,),
             None,
@@ -138,6 +155,7 @@ class FileSource(Source):
         speed: float = 1.0,
         block_size: int = 1024,
         file_sample_rate: float | None = None,
+        rename: Mapping[str, str] | None = None,
         format: str | None = None,
         start: float = 0.0,
         duration: float | None = None,
@@ -153,6 +171,7 @@ class FileSource(Source):
                 "speed": speed,
                 "block_size": block_size,
                 "file_sample_rate": file_sample_rate,
+                "rename": None if rename is None else dict(rename),
                 "format": format,
                 "start": start,
                 "duration": duration,
@@ -162,6 +181,7 @@ class FileSource(Source):
         self.speed = float(values["speed"])
         self.block_size = values["block_size"]
         self.file_sample_rate = values["file_sample_rate"]
+        self.rename: dict[str, str] = dict(values["rename"] or {})
         self.format = values["format"]
         self.start = float(values["start"])
         self.duration = None if values["duration"] is None else float(values["duration"])
@@ -199,14 +219,17 @@ class FileSource(Source):
 
     @property
     def channels(self) -> tuple[str, ...]:  # type: ignore[override]
-        """Channel names: the requested ones, or the file's once :meth:`open` has read it."""
+        """Channel names: the requested ones, or the file's once :meth:`open` has read it.
+
+        Names in :attr:`rename` are reported under their new names.
+        """
         channels = self._requested_channels or self._recording_channels
         if channels is None:
             raise SourceError(
                 f"{self.name}: the channels are known only after open(); "
                 f"set channels to fix them in advance"
             )
-        return channels
+        return tuple(self.rename.get(name, name) for name in channels)
 
     def open(self) -> None:
         from edgemon.recordings import read_recording, resample
