@@ -28,3 +28,4 @@ test: $(BIN)/python
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis edgemon-demo
+	find edgemon -name '*.so' -delete  # the C kernel an editable install built in place

@@ -5,7 +5,9 @@ several times faster than numpy can.  It is optional: without a C compiler
 and the Python headers the build skips it, and edgemon uses its numpy
 methods, which give the same results.  Set ``EDGEMON_PURE_PYTHON=1`` to
 leave it out on purpose, for example to build one wheel for devices of
-another CPU architecture.
+another CPU architecture.  An editable install builds the kernel inside the
+source tree, where every later editable install finds it; ``make clean``
+removes it.
 """
 
 import os

@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         "--data",
         type=Path,
         default=Path(os.environ.get("EDGEMON_SHARED_DATA", REPOSITORY.parent / "shared" / "data")),
-        help="folder of the shared recordings (default ../shared/data)",
+        help="folder of the shared recordings (default: $EDGEMON_SHARED_DATA, else ../shared/data)",
     )
     args = parser.parse_args(argv)
 

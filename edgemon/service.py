@@ -226,9 +226,9 @@ def _feature_kernel() -> str:
     if COMPILED:
         return "compiled order-statistics kernel"
     return (
-        "numpy order statistics, because the C kernel was not built: same results, more CPU "
-        "for median and quartile features; install gcc and python3-dev and reinstall edgemon "
-        "to build it"
+        "numpy order statistics, because the C kernel is not installed: same results, more "
+        "CPU for median and quartile features; to build it, install gcc and python3-dev and "
+        "reinstall edgemon without EDGEMON_PURE_PYTHON"
     )
 
 

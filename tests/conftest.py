@@ -37,6 +37,31 @@ def cwru_dir(shared_data: Path) -> Path:
     return shared_data / "cwru"
 
 
+def _shared_part(shared_data: Path, name: str, what: str) -> Path:
+    path = shared_data / name
+    if not path.exists():
+        pytest.skip(f"{what} not found in {shared_data}: {name} is missing")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mfpt_dir(shared_data: Path) -> Path:
+    """Folder of the shared MFPT recordings; skips the test where it is absent."""
+    return _shared_part(shared_data, "mfpt", "MFPT recordings")
+
+
+@pytest.fixture(scope="session")
+def ims_dir(shared_data: Path) -> Path:
+    """Folder of the shared IMS recordings; skips the test where it is absent."""
+    return _shared_part(shared_data, "ims", "IMS recordings")
+
+
+@pytest.fixture(scope="session")
+def shared_readme(shared_data: Path) -> Path:
+    """The shared data's README with its checksum tables; skips the test where it is absent."""
+    return _shared_part(shared_data, "README.md", "the checksum tables")
+
+
 @pytest.fixture(scope="session")
 def excerpt_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model trained with the default settings on the training split of the bundled excerpt."""

@@ -198,8 +198,8 @@ def test_excerpt_readme_source_checksums(cwru_dir: Path) -> None:
 
 
 @pytest.mark.shared_data
-def test_mfpt_labels_and_loads(shared_data: Path) -> None:
-    items = _by_name(load_dataset("mfpt", shared_data / "mfpt", channels="gs"))
+def test_mfpt_labels_and_loads(mfpt_dir: Path) -> None:
+    items = _by_name(load_dataset("mfpt", mfpt_dir, channels="gs"))
     assert len(items) == 10
     # The vload index means a different load for each fault type.
     assert items["InnerRaceFault_vload_1.mat"].attrs["load_lbs"] == 0.0
@@ -211,10 +211,8 @@ def test_mfpt_labels_and_loads(shared_data: Path) -> None:
 
 
 @pytest.mark.shared_data
-def test_mfpt_load_filter(shared_data: Path) -> None:
-    items = load_dataset(
-        "mfpt", shared_data / "mfpt", channels="gs", loads=[50, 300], sample_rate=12000
-    )
+def test_mfpt_load_filter(mfpt_dir: Path) -> None:
+    items = load_dataset("mfpt", mfpt_dir, channels="gs", loads=[50, 300], sample_rate=12000)
     assert Counter(item.label for item in items) == {"inner_race": 2, "outer_race": 2}
     assert {item.attrs["load_lbs"] for item in items} == {50.0, 300.0}
     assert {item.recording.n_samples for item in items} == {36000}
@@ -235,8 +233,8 @@ def test_mfpt_baseline_labelled_normal(tmp_path: Path) -> None:
 
 
 @pytest.mark.shared_data
-def test_ims_order_and_timestamps(shared_data: Path) -> None:
-    items = load_dataset("ims", shared_data / "ims", channels=("ch5", "ch6"))
+def test_ims_order_and_timestamps(ims_dir: Path) -> None:
+    items = load_dataset("ims", ims_dir, channels=("ch5", "ch6"))
     assert len(items) == 18
     assert {item.label for item in items} == {"healthy"}
     assert [item.attrs["order"] for item in items] == list(range(18))

@@ -153,7 +153,7 @@ def test_cells_store_every_field(quick_report, tmp_path):
 
 
 @pytest.mark.shared_data
-def test_ims_report_without_labels(shared_data, tmp_path):
+def test_ims_report_without_labels(ims_dir, tmp_path):
     grid = Grid(
         algorithms=("kmeans", "optics"),
         feature_sets=("variance", "all"),
@@ -163,7 +163,7 @@ def test_ims_report_without_labels(shared_data, tmp_path):
         seeds=1,
     )
     run = evaluate(
-        [DatasetSpec.default("ims", shared_data / "ims")],
+        [DatasetSpec.default("ims", ims_dir)],
         grid,
         tmp_path,
         cache_dir=None,

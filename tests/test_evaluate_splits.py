@@ -146,8 +146,9 @@ def test_window_ranges_match_cut():
         ("ims", ("ch5", "ch6"), None, 1),
     ],
 )
-def test_shared_data_splits_share_no_window(shared_data, kind, channels, rate, n_folds):
-    recordings = load_dataset(kind, shared_data / kind, channels=channels, sample_rate=rate)
+def test_shared_data_splits_share_no_window(request, kind, channels, rate, n_folds):
+    folder = request.getfixturevalue(f"{kind}_dir")
+    recordings = load_dataset(kind, folder, channels=channels, sample_rate=rate)
     plan = make_splits(kind, recordings)
     assert len(plan.splits) == n_folds
     _assert_no_shared_window(plan, hop=1024)

@@ -30,9 +30,9 @@ NORMAL_EXCERPT = CWRU_EXCERPT / "normal_0_97.mat"
 FAULT_EXCERPT = CWRU_EXCERPT / "12k_Drive_End_IR007_0_105.mat"
 
 
-def _readme_rows(shared_data: Path, folder: str) -> list[list[str]]:
+def _readme_rows(readme: Path, folder: str) -> list[list[str]]:
     """Return the cells of the file table in the data README's section on ``folder``."""
-    text = (shared_data / "README.md").read_text(encoding="utf-8")
+    text = readme.read_text(encoding="utf-8")
     section = text.split(f"## {folder}/", 1)[1].split("\n## ", 1)[0]
     table = section.split("### Files", 1)[1]
     rows = []
@@ -62,8 +62,8 @@ def _write_wav(path: Path, counts: np.ndarray, width: int, rate: int) -> None:
 
 
 @pytest.mark.shared_data
-def test_cwru_files_match_readme(shared_data: Path, cwru_dir: Path) -> None:
-    rows = _readme_rows(shared_data, "cwru")
+def test_cwru_files_match_readme(shared_readme: Path, cwru_dir: Path) -> None:
+    rows = _readme_rows(shared_readme, "cwru")
     assert len(rows) == 28
     for name, record, _, _, _, rpm, rate, samples, channels, sha in rows:
         recording = read_recording(cwru_dir / name)
@@ -76,11 +76,11 @@ def test_cwru_files_match_readme(shared_data: Path, cwru_dir: Path) -> None:
 
 
 @pytest.mark.shared_data
-def test_mfpt_files_match_readme(shared_data: Path) -> None:
-    rows = _readme_rows(shared_data, "mfpt")
+def test_mfpt_files_match_readme(shared_readme: Path, mfpt_dir: Path) -> None:
+    rows = _readme_rows(shared_readme, "mfpt")
     assert len(rows) == 10
     for name, _, load, shaft, rate, samples, sha in rows:
-        recording = read_recording(shared_data / "mfpt" / name)
+        recording = read_recording(mfpt_dir / name)
         assert recording.sha256 == sha.strip("`"), name
         assert recording.sample_rate == 48828.0, name
         assert recording.sample_rate == float(rate), name
@@ -91,11 +91,11 @@ def test_mfpt_files_match_readme(shared_data: Path) -> None:
 
 
 @pytest.mark.shared_data
-def test_ims_files_match_readme(shared_data: Path) -> None:
-    rows = _readme_rows(shared_data, "ims")
+def test_ims_files_match_readme(shared_readme: Path, ims_dir: Path) -> None:
+    rows = _readme_rows(shared_readme, "ims")
     assert len(rows) == 18
     for name, *_, sha in rows:
-        recording = read_recording(shared_data / "ims" / name)
+        recording = read_recording(ims_dir / name)
         assert recording.sha256 == sha.strip("`"), name
         assert recording.sample_rate == 20480.0, name
         assert recording.samples.shape == (20480, 8), name
@@ -111,8 +111,8 @@ def test_cwru_normal_is_48k(cwru_dir: Path) -> None:
 
 
 @pytest.mark.shared_data
-def test_mfpt_resample_to_12k(shared_data: Path) -> None:
-    recording = read_recording(shared_data / "mfpt" / "OuterRaceFault_vload_1.mat")
+def test_mfpt_resample_to_12k(mfpt_dir: Path) -> None:
+    recording = read_recording(mfpt_dir / "OuterRaceFault_vload_1.mat")
     resampled = resample(recording, 12000)
     # 48,828 -> 12,000 Hz is 1000/4069, and 146,484 * 1000 / 4069 = 36,000.
     assert resampled.n_samples == 36000
