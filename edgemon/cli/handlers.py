@@ -187,10 +187,13 @@ def _finish_sink(sink, timeout: float) -> bool:
     """Flush and stop ``sink``; return whether every state was acknowledged in time."""
     delivered = sink.flush(timeout)
     if not delivered:
+        # Only an MQTT publisher can fail to flush; the console prints at once.
         logger.warning(
-            "not every state was acknowledged within %g s; the rest stay in the outbox "
-            "and are sent by the next replay to the same broker or with the same --state-dir",
+            "%d states were not acknowledged within %g s; they stay in the outbox %s and "
+            "are sent by the next replay to the same broker or with the same --state-dir",
+            sink.stats.queue_depth,
             timeout,
+            sink.outbox_path,
         )
     sink.stop(timeout)
     return delivered
