@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgemon.daemon import Daemon, SensorRunner, StateSink
+from edgemon.errors import RecordingError
 from edgemon.model import Model
-from edgemon.pipeline import SensorPipeline
+from edgemon.pipeline import SensorPipeline, check_model_for_source
 from edgemon.sources.file import FileSource
 
-__all__ = ["FileResult", "ReplayInput", "replay_files"]
+__all__ = ["FileResult", "ReplayInput", "check_replay_inputs", "replay_files"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def replay_files(
     speed: float = 0.0,
     hop: int | None = None,
     block_size: int = 1024,
+    checked: bool = False,
 ) -> list[FileResult]:
     """Replay ``inputs`` one after another through ``model`` into ``sink``.
 
@@ -95,6 +97,9 @@ def replay_files(
         Samples between window starts; default the model's hop.
     block_size : int, default=1024
         Samples per block the source delivers.
+    checked : bool, default=False
+        True when :func:`check_replay_inputs` already checked ``inputs``
+        with the same settings; otherwise this function checks them first.
 
     Returns
     -------
@@ -103,37 +108,26 @@ def replay_files(
 
     Raises
     ------
-    RecordingError
-        If an input file is missing, unreadable, of unknown sample rate or
-        lacks a channel; all files are read once to check this before the
-        first is replayed.
+    SourceError, ModelError, ConfigError
+        As :func:`check_replay_inputs`, before the first file is replayed.
     """
-    meta = model.metadata
-    channels = tuple(channels) if channels else meta.channels
-    items = [item if isinstance(item, ReplayInput) else ReplayInput(Path(item)) for item in inputs]
-    # A missing, unreadable or unlabelled file fails now, not after the files
-    # before it were replayed and published. This reads each file twice.
-    from edgemon.recordings import read_recording
-
-    for item in items:
-        read_recording(item.path, channels=channels, sample_rate=file_sample_rate)
+    files = _ReplayFiles(model, channels, rename, file_sample_rate)
+    items = _replay_inputs(inputs)
+    if not checked:
+        check_replay_inputs(
+            items,
+            model,
+            channels=channels,
+            rename=rename,
+            file_sample_rate=file_sample_rate,
+            hop=hop,
+        )
     results = []
     for item in items:
         if stop.is_set():
             break
         path = item.path
-        source = FileSource(
-            path,
-            channels=channels,
-            sample_rate=meta.sample_rate,
-            rename=rename,
-            file_sample_rate=file_sample_rate,
-            speed=speed,
-            block_size=block_size,
-            start=item.start,
-            duration=item.duration,
-            name=f"file {Path(path).name}",
-        )
+        source = files.source(item, speed=speed, block_size=block_size)
         source.open()
         pipeline = SensorPipeline(device, sensor, source, model, hop=hop)
         runner = SensorRunner(source, pipeline, sink, stop)
@@ -155,3 +149,75 @@ def replay_files(
             )
         )
     return results
+
+
+def check_replay_inputs(
+    inputs: Sequence[str | Path | ReplayInput],
+    model: Model,
+    *,
+    channels: Sequence[str] | None = None,
+    rename: Mapping[str, str] | None = None,
+    file_sample_rate: float | None = None,
+    hop: int | None = None,
+) -> None:
+    """Open each input as :func:`replay_files` will, check it against ``model``, and close it.
+
+    Call it before anything is published, so that a bad third file fails
+    before the first two were replayed. Each file is read, and resampled
+    where needed, once here and once more when it is replayed.
+
+    Raises
+    ------
+    RecordingError
+        If a file is missing.
+    SourceError
+        If a file is unreadable, of unknown sample rate, lacks a channel,
+        or its segment is empty.
+    ModelError, ConfigError
+        If a file's channels or sample rate do not fit the model.
+    """
+    files = _ReplayFiles(model, channels, rename, file_sample_rate)
+    for item in _replay_inputs(inputs):
+        if not Path(item.path).is_file():
+            raise RecordingError(f"recording not found: {item.path}")
+        source = files.source(item, speed=0.0, block_size=1024)
+        source.open()
+        try:
+            check_model_for_source(
+                model,
+                sample_rate=source.sample_rate,
+                channels=source.channels,
+                source=source.name,
+                hop=hop,
+            )
+        finally:
+            source.close()
+
+
+def _replay_inputs(inputs: Sequence[str | Path | ReplayInput]) -> list[ReplayInput]:
+    return [item if isinstance(item, ReplayInput) else ReplayInput(Path(item)) for item in inputs]
+
+
+@dataclass(frozen=True)
+class _ReplayFiles:
+    """How a replay reads its files: the same for the check and the replay."""
+
+    model: Model
+    channels: Sequence[str] | None
+    rename: Mapping[str, str] | None
+    file_sample_rate: float | None
+
+    def source(self, item: ReplayInput, *, speed: float, block_size: int) -> FileSource:
+        meta = self.model.metadata
+        return FileSource(
+            item.path,
+            channels=tuple(self.channels) if self.channels else meta.channels,
+            sample_rate=meta.sample_rate,
+            rename=self.rename,
+            file_sample_rate=self.file_sample_rate,
+            speed=speed,
+            block_size=block_size,
+            start=item.start,
+            duration=item.duration,
+            name=f"file {Path(item.path).name}",
+        )

@@ -11,11 +11,11 @@ import threading
 
 import numpy as np
 import pytest
-from brokers import free_port
+from brokers import Subscriber, free_port
 
 from edgemon.cli.handlers import _default_replay_state_dir
 from edgemon.data import CWRU_EXCERPT
-from edgemon.errors import RecordingError
+from edgemon.errors import EdgemonError
 from edgemon.model import load_model
 from edgemon.publish.console import ConsoleSink
 from edgemon.publish.url import parse_broker_url
@@ -59,7 +59,7 @@ def test_replay_bad_file_fails_first(excerpt_model, tmp_path, name, content, mes
     bad = tmp_path / name
     if content is not None:
         bad.write_bytes(content)
-    with pytest.raises(RecordingError, match=message):
+    with pytest.raises(EdgemonError, match=message):
         replay_files(
             [first, bad],
             load_model(excerpt_model),
@@ -166,6 +166,20 @@ def test_replay_renames_file_channel(excerpt_model, tmp_path, csv_without_rate):
     [
         (["--channel", "x"], "or --channel x=DE to read the file's channels as the model's"),
         (["--channel", "=DE"], "--channel must be NAME or FILE=MODEL, got '=DE'"),
+        (["--channel", "x==DE"], "--channel must be NAME or FILE=MODEL, got 'x==DE'"),
+        (["--channel", "x=DE=b"], "--channel must be NAME or FILE=MODEL, got 'x=DE=b'"),
+        (["--channel", "x=DE", "--channel", "x=DE"], "names the file channel 'x' twice"),
+        (["--channel", "x=DE", "--channel", "y=DE"], "gives the model channel 'DE' twice"),
+        (["--channel", "x=foo"], "pass --channel DE (or leave --channel out), or --channel x=DE"),
+        (
+            ["--channel", "x=DE", "--file-sample-rate", "1"],
+            "12,000 times below the 12000 Hz to replay it at (at most 8)",
+        ),
+        (
+            ["--channel", "x=DE", "--file-sample-rate", "1e-300"],
+            "times below the 12000 Hz to replay it at",
+        ),
+        (["--channel", "x=DE", "--file-sample-rate", "1e300"], "cannot resample pump_x.csv"),
         (["--channel", "x=DE"], "cannot determine the sample rate of pump_x.csv"),
         (["--channel", "x=DE", "--file-sample-rate", "0"], "--file-sample-rate must be a"),
     ],
@@ -174,3 +188,26 @@ def test_replay_channel_errors(excerpt_model, tmp_path, csv_without_rate, args, 
     result = _replay_file(excerpt_model, csv_without_rate, *args, env_home=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_replay_bad_segment_publishes_nothing(excerpt_model, tmp_path, broker):
+    # The third input is too short for --start: nothing reaches the broker.
+    subscriber = Subscriber(broker, "edgemon/#")
+    first = sorted(CWRU_EXCERPT.glob("12k_*.mat"))[0]
+    short = tmp_path / "short.csv"
+    short.write_text("# sample_rate=12000\nDE\n" + "0.1\n" * 100)
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "EDGEMON_LOG_LEVEL": "warning"}
+    command = [sys.executable, "-m", "edgemon.cli", "replay", "--model", str(excerpt_model)]
+    inputs = ["--input", str(first), "--input", str(first), "--input", str(short)]
+    result = subprocess.run(
+        [*command, *inputs, "--start", "1", "--mqtt", broker.url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "short.csv" in result.stderr
+    assert not subscriber.wait_for(lambda messages: len(messages) > 0, 1.0)
+    subscriber.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from fakes.clock import FakeClock
@@ -187,7 +189,23 @@ def test_file_source_renames_channels():
     source.close()
 
 
-@pytest.mark.parametrize("rename", [{"DE": ""}, {"DE": "a", "FE": "a"}, {"DE": 3}])
-def test_file_source_rejects_bad_rename(rename):
-    with pytest.raises(ConfigError, match="option 'rename' must be a table of file channel"):
-        FileSource(CWRU_EXCERPT / "normal_0_97.mat", rename=rename)
+@pytest.mark.parametrize(
+    ("channels", "rename", "message"),
+    [
+        (None, {"DE": ""}, "option 'rename' must be a table of file channel names"),
+        (None, {"DE": "a", "FE": "a"}, "option 'rename' must be a table of file channel names"),
+        (None, {"DE": 3}, "option 'rename' must be a table of file channel names"),
+        (None, "x", "option 'rename' must be a table, got 'x'"),
+        (["DE"], {"FE": "a"}, "option 'rename' names ['FE'], which option 'channels' does not"),
+        (["DE", "FE"], {"DE": "FE"}, "give the channel names ['FE', 'FE'], which repeat"),
+    ],
+)
+def test_file_source_rejects_bad_rename(channels, rename, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        FileSource(CWRU_EXCERPT / "normal_0_97.mat", channels=channels, rename=rename)
+
+
+def test_file_source_limits_upsampling():
+    source = FileSource(CWRU_EXCERPT / "normal_0_97.mat", channels=["DE"], sample_rate=48000 * 9.0)
+    with pytest.raises(SourceError, match=r"9 times below the 432000 Hz .* \(at most 8\)"):
+        source.open()

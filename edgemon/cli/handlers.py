@@ -66,7 +66,7 @@ def run_run(args: argparse.Namespace) -> int:
 
 def run_replay(args: argparse.Namespace) -> int:
     from edgemon.model import load_model
-    from edgemon.replay import ReplayInput, replay_files
+    from edgemon.replay import ReplayInput, check_replay_inputs, replay_files
     from edgemon.summary import print_replay_summary
 
     if not (math.isfinite(args.flush_timeout) and args.flush_timeout >= 0):
@@ -82,13 +82,22 @@ def run_replay(args: argparse.Namespace) -> int:
     model = load_model(args.model, backend=args.backend)
     file_channels, rename = _replay_channels(args.channels, model.metadata.channels)
     channels = tuple(rename.get(name, name) for name in file_channels)
-    _check_replay_channels(channels, model.metadata.channels)
+    _check_replay_channels(file_channels, channels, model.metadata.channels)
     sensor = args.sensor or channels[0].lower()
+    inputs = [ReplayInput(path, args.start, args.duration) for path in args.inputs]
+    # Every file is checked before the sink starts, so a bad one publishes nothing.
+    check_replay_inputs(
+        inputs,
+        model,
+        channels=file_channels,
+        rename=rename,
+        file_sample_rate=args.file_sample_rate,
+        hop=args.hop,
+    )
     sink = _replay_sink(args, model, sensor)
     sink.start()
     with stop_on_signals() as stop:
         try:
-            inputs = [ReplayInput(path, args.start, args.duration) for path in args.inputs]
             results = replay_files(
                 inputs,
                 model,
@@ -101,6 +110,7 @@ def run_replay(args: argparse.Namespace) -> int:
                 file_sample_rate=args.file_sample_rate,
                 speed=args.speed,
                 hop=args.hop,
+                checked=True,
             )
         finally:
             delivered = _finish_sink(sink, args.flush_timeout)
@@ -123,40 +133,60 @@ def _replay_channels(
     """Return the file channels to read and their renaming, from ``--channel`` values.
 
     Each value is a channel name, or ``FILE=MODEL`` to read the file's channel
-    FILE as the model's channel MODEL.
+    FILE as the model's channel MODEL. The same channels are read from every
+    input file.
     """
     if not values:
         return model_channels, {}
-    file_channels = []
-    rename = {}
+    example = f"--channel x={model_channels[0]}"
+    file_channels: list[str] = []
+    rename: dict[str, str] = {}
     for value in values:
-        file_name, equals, model_name = value.partition("=")
-        if equals and not (file_name and model_name):
+        parts = value.split("=")
+        if len(parts) > 2 or not all(parts):
             raise ConfigError(
-                f"--channel must be NAME or FILE=MODEL, got {value!r}; for example "
-                f"--channel x={model_channels[0]}"
+                f"--channel must be NAME or FILE=MODEL, got {value!r}; for example {example}"
             )
-        file_channels.append(file_name)
-        if equals:
-            rename[file_name] = model_name
+        if parts[0] in file_channels:
+            raise ConfigError(f"--channel names the file channel {parts[0]!r} twice")
+        file_channels.append(parts[0])
+        if len(parts) == 2:
+            rename[parts[0]] = parts[1]
+    renamed = [rename.get(name, name) for name in file_channels]
+    repeated = sorted({name for name in renamed if renamed.count(name) > 1})
+    if repeated:
+        raise ConfigError(
+            f"--channel gives the model channel {repeated[0]!r} twice; each file channel needs "
+            "its own model channel"
+        )
     return tuple(file_channels), rename
 
 
-def _check_replay_channels(channels: tuple[str, ...], expected: tuple[str, ...]) -> None:
+def _check_replay_channels(
+    file_channels: tuple[str, ...], channels: tuple[str, ...], expected: tuple[str, ...]
+) -> None:
+    """Raise unless ``channels``, the file channels after renaming, are the model's."""
     # Checked here so that the message names --channel; the pipeline's own
     # check would tell a replay user to configure the source.
     if channels == expected:
         return
 
-    options = " ".join(f"--channel {name}" for name in expected)
-    renamed = " ".join(
-        f"--channel {name}={target}" for name, target in zip(channels, expected, strict=False)
+    given = " ".join(
+        f"--channel {name}" if name == target else f"--channel {name}={target}"
+        for name, target in zip(file_channels, channels, strict=True)
     )
+    suggestion = " ".join(f"--channel {name}" for name in expected)
+    if len(file_channels) == len(expected):
+        renamed = " ".join(
+            f"--channel {name}={target}"
+            for name, target in zip(file_channels, expected, strict=True)
+        )
+        suggestion += f" (or leave --channel out), or {renamed} to read the file's channels as "
+        suggestion += "the model's"
     raise ConfigError(
-        f"--channel {' '.join(channels)} does not match the model, which was trained on the "
-        f"channels {list(expected)}; pass {options} (or leave --channel out), "
-        f"or {renamed} to read the file's channels as the model's, or retrain the model on "
-        f"{', '.join(channels)}"
+        f"{given} gives the channels {list(channels)}, but the model was trained on the "
+        f"channels {list(expected)}; pass {suggestion}. The same channels are read from "
+        "every input file"
     )
 
 

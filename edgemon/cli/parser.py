@@ -309,7 +309,8 @@ def _add_replay(commands: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help=(
             "channel to read, or FILE=MODEL to read the file's channel FILE as the model's "
-            "channel MODEL; repeat for several (default: the model's channels)"
+            "channel MODEL; repeat for several; the same channels are read from every input "
+            "(default: the model's channels)"
         ),
     )
     p.add_argument(

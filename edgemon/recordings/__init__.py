@@ -264,6 +264,12 @@ def resample(recording: Recording, sample_rate: float) -> Recording:
         ``path``, ``sha256`` and ``attrs`` are kept; ``attrs["resampled_from"]``
         records the original rate in Hz. The input is returned unchanged when
         the rates are equal.
+
+    Raises
+    ------
+    RecordingError
+        If ``sample_rate`` is not a positive number, or differs from the
+        recording's rate by more than a factor of 65,536.
     """
     if not (math.isfinite(sample_rate) and sample_rate > 0):
         raise RecordingError(f"sample_rate must be a positive number of Hz, got {sample_rate}")
@@ -271,6 +277,12 @@ def resample(recording: Recording, sample_rate: float) -> Recording:
         return recording
 
     ratio = Fraction(sample_rate) / Fraction(recording.sample_rate)
+    if not 1 / _MAX_RESAMPLE_FACTOR <= ratio <= _MAX_RESAMPLE_FACTOR:
+        raise RecordingError(
+            f"cannot resample {recording.name} from {recording.sample_rate!r} Hz to "
+            f"{sample_rate!r} Hz: the rates differ by more than a factor of "
+            f"{_MAX_RESAMPLE_FACTOR}; check the sample rates"
+        )
     if max(ratio.numerator, ratio.denominator) > _MAX_RESAMPLE_FACTOR:
         if ratio <= 1:
             ratio = ratio.limit_denominator(_MAX_RESAMPLE_FACTOR)

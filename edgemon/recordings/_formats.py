@@ -73,7 +73,8 @@ def detect_format(path: Path, data: bytes) -> str:
     raise RecordingError(
         f"cannot determine the format of {path.name}; supported formats: {', '.join(FORMATS)} "
         "(MATLAB 5 .mat from CWRU or MFPT, IMS text, CSV with a header row, PCM WAV, .npy); "
-        "pass format= to choose one"
+        "convert the file, or name its format with the file source's format option "
+        "(format= in Python)"
     )
 
 
@@ -388,9 +389,9 @@ def _check_stated_rate(path: Path, stated: float, source: str, given: float | No
     if given is not None and float(given) != stated:
         raise RecordingError(
             f"{path.name} is sampled at {stated:g} Hz (from {source}), but sample_rate={given:g} "
-            f"was given; give its own rate {stated:g} or leave sample_rate out. To train at "
-            "another rate, pass --sample-rate to edgemon train (in Python, call "
-            "edgemon.recordings.resample())"
+            f"was given (--file-sample-rate, file_sample_rate or a manifest's sample_rate); give "
+            f"its own rate {stated:g} or leave the rate out. To train at another rate, pass "
+            "--sample-rate to edgemon train (in Python, call edgemon.recordings.resample())"
         )
     return stated
 

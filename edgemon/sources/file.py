@@ -31,6 +31,11 @@ __all__ = ["FileSource"]
 
 logger = logging.getLogger(__name__)
 
+#: Largest factor by which a file is resampled up.  A file replayed at many
+#: times its own rate holds no information above its own Nyquist frequency,
+#: and a mistyped rate (12 for 12000) would make millions of windows.
+MAX_UPSAMPLING = 8
+
 _FORMATS = ("cwru", "mfpt", "ims", "csv", "wav", "npy")
 
 
@@ -171,7 +176,7 @@ class FileSource(Source):
                 "speed": speed,
                 "block_size": block_size,
                 "file_sample_rate": file_sample_rate,
-                "rename": None if rename is None else dict(rename),
+                "rename": rename,
                 "format": format,
                 "start": start,
                 "duration": duration,
@@ -201,10 +206,28 @@ class FileSource(Source):
 
     @classmethod
     def _related_problems(cls, values: dict[str, Any]) -> list[str]:
+        problems = []
         path = Path(values["path"])
         if not path.is_file():
-            return [f"file source: option 'path' must name an existing file, got {str(path)!r}"]
-        return []
+            problems.append(
+                f"file source: option 'path' must name an existing file, got {str(path)!r}"
+            )
+        rename = values.get("rename") or {}
+        channels = values.get("channels")
+        if rename and channels is not None:
+            unknown = [name for name in rename if name not in channels]
+            if unknown:
+                problems.append(
+                    f"file source: option 'rename' names {unknown}, which option 'channels' "
+                    f"does not select ({list(channels)}); rename selected channels only"
+                )
+            renamed = [rename.get(name, name) for name in channels]
+            if len(set(renamed)) != len(renamed):
+                problems.append(
+                    f"file source: options 'channels' and 'rename' give the channel names "
+                    f"{renamed}, which repeat; every channel needs its own name"
+                )
+        return problems
 
     @property
     def sample_rate(self) -> float:  # type: ignore[override]
@@ -243,6 +266,13 @@ class FileSource(Source):
             )
             original_rate = recording.sample_rate
             if self._requested_rate is not None and self._requested_rate != original_rate:
+                factor = self._requested_rate / original_rate
+                if factor > MAX_UPSAMPLING:
+                    raise SourceError(
+                        f"{self.name}: the file's rate of {original_rate:g} Hz is "
+                        f"{factor:,.0f} times below the {self._requested_rate:g} Hz to "
+                        f"replay it at (at most {MAX_UPSAMPLING}); check the file's sample rate"
+                    )
                 recording = resample(recording, self._requested_rate)
         except RecordingError as exc:
             raise SourceError(f"{self.name}: {exc}") from exc

@@ -143,6 +143,7 @@ def _type_description(types: tuple[type, ...]) -> str:
         str: "a string",
         list: "a list",
         tuple: "a list",
+        dict: "a table",
     }
     return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
 
