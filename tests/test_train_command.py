@@ -85,6 +85,6 @@ def test_replay_channel_mismatch_names_option(tmp_path, caplog):
     with caplog.at_level(logging.ERROR):
         status = main(argv)
     assert status == 2
-    assert "--channel FE does not match the model" in caplog.text
+    assert "--channel FE gives the channels ['FE'], but the model was trained" in caplog.text
     assert "pass --channel DE" in caplog.text
     assert "configure the source" not in caplog.text
