@@ -200,7 +200,7 @@ def _replay_inputs(inputs: Sequence[str | Path | ReplayInput]) -> list[ReplayInp
 
 @dataclass(frozen=True)
 class _ReplayFiles:
-    """How a replay reads its files: the same for the check and the replay."""
+    """The settings a replay reads its files with, shared by the check and the replay."""
 
     model: Model
     channels: Sequence[str] | None

@@ -3,8 +3,9 @@
 The quantile ``q`` of a sorted row ``x`` of ``n`` values is
 ``x[j] + g * (x[j+1] - x[j])`` with ``j + g = (n - 1) * q``, numpy's default
 ("linear") method, so each quantile needs at most two order statistics.
-Three methods find them, each exact, and :func:`order_statistics` picks the
-cheapest for the batch size:
+Four methods find them, each exact.  :func:`order_statistics` uses the
+compiled one when it was built, and otherwise the cheapest numpy method for
+the batch size:
 
 - ``"sort"``: with few values the cost is in the number of numpy calls, not
   in the comparisons, so the values of each set are simply sorted;
@@ -18,7 +19,7 @@ cheapest for the batch size:
 - ``"compiled"``: the same selection by counting, one row at a time in C
   (``_select.c``), which costs less than any of the above at every batch
   size.  It is the default whenever the extension was built, which needs a
-  C compiler when edgemon is installed; :data:`COMPILED` tells.
+  C compiler when edgemon is installed; :data:`COMPILED` is True when it was.
 
 Several sample sets (the samples, the amplitude spectrum) are handled in the
 same calls from the gathering step on.

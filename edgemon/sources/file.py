@@ -32,7 +32,7 @@ __all__ = ["FileSource"]
 logger = logging.getLogger(__name__)
 
 #: Largest factor by which a file is resampled up.  A file replayed at many
-#: times its own rate holds no information above its own Nyquist frequency,
+#: times its own rate contains no information above its own Nyquist frequency,
 #: and a mistyped rate (12 for 12000) would make millions of windows.
 MAX_UPSAMPLING = 8
 
