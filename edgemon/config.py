@@ -281,14 +281,16 @@ def _check_udp_endpoints(sensors: list[SensorConfig], errors: list[str]) -> None
     which binds the port on every interface. The IPv6 wildcard also binds
     IPv4, as on Linux by default.
     """
-    bound: list[tuple[frozenset[tuple[int, str]], object, str, str]] = []
+    from edgemon.sources.udp import UdpSource
+
+    bound: list[tuple[frozenset[tuple[int, str]], int, str, str]] = []
     for sensor in sensors:
         if sensor.source_kind != "udp":
             continue
-        port = sensor.source_options.get("port")
-        if port in (None, 0) or not isinstance(port, int):
-            continue  # no port (reported above), or one picked by the system
-        host = str(sensor.source_options.get("host", "127.0.0.1"))
+        values, problems = UdpSource.validate(sensor.source_options)
+        if problems or values["port"] == 0:
+            continue  # invalid options (reported above), or a port picked by the system
+        host, port = values["host"], values["port"]
         addresses = _bind_addresses(host)
         if addresses is None:
             continue  # not resolvable: the source reports it when it opens
@@ -304,7 +306,9 @@ def _check_udp_endpoints(sensors: list[SensorConfig], errors: list[str]) -> None
 
 def _bind_addresses(host: str) -> frozenset[tuple[int, str]] | None:
     """Return the (family, address) pairs that binding ``host`` may use, or None if unresolvable."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    from edgemon.sources.udp import address_family
+
+    family = address_family(host)
     try:
         infos = socket.getaddrinfo(host or None, 0, family, socket.SOCK_DGRAM, 0, socket.AI_PASSIVE)
     except (OSError, UnicodeError):

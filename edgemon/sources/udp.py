@@ -40,7 +40,7 @@ from edgemon.sources.options import Option, channel_names, in_range, positive
 from edgemon.sources.ratelimit import RateLimitedLog
 from edgemon.sources.wire import Packet, PacketError, decode_packet
 
-__all__ = ["UdpSource"]
+__all__ = ["UdpSource", "address_family"]
 
 logger = logging.getLogger(__name__)
 
@@ -215,8 +215,7 @@ class UdpSource(Source):
         return self._socket.getsockname()[:2]
 
     def open(self) -> None:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock = socket.socket(address_family(self.host), socket.SOCK_DGRAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
             sock.bind((self.host, self.port))
@@ -462,6 +461,11 @@ class UdpSource(Source):
         self._largest_packet = max(self._largest_packet, packet.n_samples)
         self._next_sequence = (packet.sequence + 1) % _SEQUENCE_MODULUS
         self._recent.append(packet.sequence)
+
+
+def address_family(host: str) -> socket.AddressFamily:
+    """Return the socket family a UDP source binds ``host`` with: IPv6 for a host with a colon."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def _format_address(address: Any) -> str:
