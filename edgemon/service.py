@@ -137,7 +137,7 @@ def run_service(config: DaemonConfig, stop: threading.Event) -> int:
         Process exit status: 0 after a clean stop, 1 after a failure.
     """
     prepared = prepare_sensors(config)
-    _log_feature_kernel()
+    logger.info("feature stage: %s", _feature_kernel())
     runners: list[SensorRunner] = []
     sink = _make_sink(config, prepared, lambda: health_counters(runners))
     opened: list[PreparedSensor] = []
@@ -213,10 +213,6 @@ def _make_sink(
         window_periods={item.config.name: _window_period(item) for item in prepared},
         health=health,
     )
-
-
-def _log_feature_kernel() -> None:
-    logger.info("feature stage: %s", _feature_kernel())
 
 
 def _feature_kernel() -> str:

@@ -37,10 +37,10 @@ def cwru_dir(shared_data: Path) -> Path:
     return shared_data / "cwru"
 
 
-def _shared_part(shared_data: Path, name: str, what: str) -> Path:
+def _shared_part(shared_data: Path, name: str, description: str) -> Path:
     path = shared_data / name
     if not path.exists():
-        pytest.skip(f"{what} not found in {shared_data}: {name} is missing")
+        pytest.skip(f"{description} not found in {shared_data}: {name} is missing")
     return path
 
 

@@ -158,8 +158,8 @@ def test_install_help_lists_options():
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is not installed")
 def test_install_refuses_without_root():
     if os.geteuid() == 0:
-        # Run as nobody, from a copy that nobody can read: the clone may sit
-        # in a folder that only root can enter, such as /root or mktemp -d.
+        # Run as the user nobody (uid 65534) from a world-readable copy, because
+        # the clone may sit in a folder only root can enter, such as /root.
         folder = Path(tempfile.mkdtemp(prefix="edgemon-install-"))
         try:
             folder.chmod(0o755)

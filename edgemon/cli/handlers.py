@@ -171,7 +171,7 @@ def _check_replay_channels(
     if channels == expected:
         return
 
-    given = " ".join(
+    requested = " ".join(
         f"--channel {name}" if name == target else f"--channel {name}={target}"
         for name, target in zip(file_channels, channels, strict=True)
     )
@@ -184,7 +184,7 @@ def _check_replay_channels(
         suggestion += f" (or leave --channel out), or {renamed} to read the file's channels as "
         suggestion += "the model's"
     raise ConfigError(
-        f"{given} gives the channels {list(channels)}, but the model was trained on the "
+        f"{requested} gives the channels {list(channels)}, but the model was trained on the "
         f"channels {list(expected)}; pass {suggestion}. The same channels are read from "
         "every input file"
     )
@@ -195,12 +195,11 @@ def _replay_sink(args: argparse.Namespace, model, sensor: str):
         from edgemon.publish.console import ConsoleSink
 
         return ConsoleSink(json_lines=args.json)
+    from edgemon.config import create_state_dir
     from edgemon.publish.client import MqttPublisher
 
     states = tuple(sorted(set(model.metadata.states) | {"unknown", "invalid"}))
     settings = _mqtt_settings(args)
-    from edgemon.config import create_state_dir
-
     state_dir = args.state_dir or _default_replay_state_dir(settings.url)
     create_state_dir(state_dir, "--state-dir")
     return MqttPublisher(

@@ -218,9 +218,9 @@ class PipeSource(Source):
         stored = np.frombuffer(bytes(self._pending[:size]), dtype=self._dtype)
         del self._pending[:size]
         stored = stored.reshape(n_frames, len(self.channels))
-        # Garbage float32 input can hold signalling NaN and values that
-        # overflow when scaled; they become NaN and Inf, and the window flags
-        # report them, so numpy's warnings would only repeat that on stderr.
+        # Garbage float32 input can contain signalling NaN, and values that
+        # overflow when scaled. They become NaN and Inf, which the window flags
+        # report, so numpy's warnings would only repeat that on stderr.
         with np.errstate(invalid="ignore", over="ignore"):
             samples = stored.astype(np.float64) * self.scale
 

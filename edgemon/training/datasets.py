@@ -47,7 +47,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DATASET_KINDS = ("cwru", "mfpt", "ims", "files")
-#: What the path of each data set kind must be, for error messages.
+#: The expected content of each data set kind's path, for error messages.
 DATASET_CONTENTS = {
     "cwru": "a folder of CWRU Bearing Data Center .mat files named like "
     "12k_Drive_End_IR007_0_105.mat and normal_0_97.mat",
